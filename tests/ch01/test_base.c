@@ -1,0 +1,226 @@
+/* The base pieces: intrusive list, timestamps, and the logger front end. */
+#include "test_support.h"
+
+#include "base/current_thread.h"
+#include "base/list.h"
+#include "base/log.h"
+#include "base/timestamp.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct item {
+    int value;
+    struct list_node node;
+};
+
+START_TEST(list_push_remove_iterate)
+{
+    struct list_node head;
+    list_init(&head);
+    ck_assert(list_empty(&head));
+    ck_assert_ptr_null(list_first(&head));
+    struct item items[4];
+    for (int i = 0; i < 4; i++) {
+        items[i].value = i;
+        list_init(&items[i].node);
+        ck_assert(list_unlinked(&items[i].node));
+        list_push_back(&head, &items[i].node);
+    }
+    list_remove(&items[1].node);
+    ck_assert(list_unlinked(&items[1].node));
+    int seen[4], n = 0;
+    struct list_node *pos, *tmp;
+    list_for_each(pos, &head)
+        seen[n++] = container_of(pos, struct item, node)->value;
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(seen[0], 0);
+    ck_assert_int_eq(seen[1], 2);
+    ck_assert_int_eq(seen[2], 3);
+    ck_assert_ptr_eq(list_first(&head), &items[0].node);
+    list_for_each_safe(pos, tmp, &head) list_remove(pos);
+    ck_assert(list_empty(&head));
+}
+END_TEST
+
+START_TEST(timestamps_and_format)
+{
+    int64_t a = timestamp_mono_us(), b = timestamp_mono_us();
+    ck_assert_int_ge(b, a);
+    ck_assert_int_gt(timestamp_wall_us(), INT64_C(1600000000) * 1000000);
+    char buf[TIMESTAMP_FORMAT_LEN];
+    /* 2001-09-09 01:46:40 UTC is 1e9 seconds after the epoch. */
+    ck_assert_str_eq(timestamp_format(INT64_C(1000000000) * 1000000 + 42, buf),
+                     "2001-09-09 01:46:40.000042");
+}
+END_TEST
+
+/* A sink that keeps the lines in memory. */
+struct capture {
+    char text[16384];
+    size_t len;
+    int lines;
+    int flushes;
+};
+
+static void capture_output(const char *line, size_t len, void *ctx)
+{
+    struct capture *c = ctx;
+    ck_assert_msg(len > 0 && line[len - 1] == '\n', "line without newline");
+    ck_assert_int_le(len, LOG_LINE_MAX);
+    if (c->len + len < sizeof c->text) {
+        memcpy(c->text + c->len, line, len);
+        c->len += len;
+        c->text[c->len] = '\0';
+    }
+    c->lines++;
+}
+
+static void capture_flush(void *ctx)
+{
+    ((struct capture *)ctx)->flushes++;
+}
+
+static int evaluated;
+
+static int side_effect(void)
+{
+    return ++evaluated;
+}
+
+START_TEST(log_line_format_and_levels)
+{
+    struct capture cap = {.len = 0};
+    struct log_sink sink = {capture_output, capture_flush, &cap};
+    log_set_sink(&sink);
+    enum log_level saved = log_get_level();
+    log_set_level(LOG_LEVEL_INFO);
+
+    log_info("hello %d", 42);
+    int line = __LINE__ - 1;
+    ck_assert_int_eq(cap.lines, 1);
+    /* "YYYY-MM-DD HH:MM:SS.uuuuuu TID INFO  test_base.c:LINE hello 42\n" */
+    int year, mon, day, hh, mm, ss, us, tid, lineno;
+    char level[8], file[64], msg[32];
+    ck_assert_int_eq(sscanf(cap.text, "%d-%d-%d %d:%d:%d.%d %d %7s %63[^:]:%d %31[^\n]",
+                            &year, &mon, &day, &hh, &mm, &ss, &us, &tid,
+                            level, file, &lineno, msg),
+                     12);
+    ck_assert_int_ge(year, 2024);
+    ck_assert_int_eq(tid, (int)current_thread_tid());
+    ck_assert_str_eq(level, "INFO");
+    ck_assert_str_eq(file, "test_base.c"); /* basename, not the path */
+    ck_assert_int_eq(lineno, line);
+    ck_assert_str_eq(msg, "hello 42");
+    ck_assert_ptr_nonnull(strstr(cap.text, " INFO  test_base.c:"));
+
+    evaluated = 0;
+    log_debug("hidden %d", side_effect()); /* below the level */
+    ck_assert_int_eq(cap.lines, 1);
+    ck_assert_int_eq(evaluated, 0);
+    log_warn("shown %d", side_effect());
+    ck_assert_int_eq(cap.lines, 2);
+    ck_assert_int_eq(evaluated, 1);
+    ck_assert_ptr_nonnull(strstr(cap.text, " WARN  "));
+
+    log_set_level(LOG_LEVEL_ERROR);
+    log_warn("hidden");
+    log_error("error");
+    ck_assert_int_eq(cap.lines, 3);
+    log_flush();
+    ck_assert_int_eq(cap.flushes, 1);
+
+    log_set_level(saved);
+    log_set_sink(NULL);
+}
+END_TEST
+
+START_TEST(log_long_message_is_cut)
+{
+    struct capture cap = {.len = 0};
+    struct log_sink sink = {capture_output, NULL, &cap};
+    log_set_sink(&sink);
+    char *big = malloc(3 * LOG_LINE_MAX);
+    memset(big, 'x', 3 * LOG_LINE_MAX - 1);
+    big[3 * LOG_LINE_MAX - 1] = '\0';
+    log_error("%s", big);
+    free(big);
+    log_set_sink(NULL);
+    ck_assert_int_eq(cap.lines, 1);
+    ck_assert_int_eq(cap.len, LOG_LINE_MAX - 1);
+    ck_assert_int_eq(memcmp(cap.text + cap.len - 4, "...\n", 4), 0);
+}
+END_TEST
+
+static struct capture fatal_capture;
+
+static void log_fatal_in_child(void *arg)
+{
+    (void)arg;
+    static struct log_sink sink = {capture_output, capture_flush,
+                                   &fatal_capture};
+    log_set_sink(&sink);
+    log_fatal("the end %d", 7); /* must abort */
+}
+
+START_TEST(log_fatal_aborts)
+{
+    int status = test_run_in_child(log_fatal_in_child, NULL);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "child status %#x, expected SIGABRT", status);
+}
+END_TEST
+
+static void *tid_of_thread(void *arg)
+{
+    *(pid_t *)arg = current_thread_tid();
+    return NULL;
+}
+
+START_TEST(thread_ids_differ_per_thread)
+{
+    pid_t mine = current_thread_tid(), other = 0;
+    ck_assert_int_eq(mine, getpid()); /* the main thread's tid is the pid */
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, tid_of_thread, &other), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_ne(other, 0);
+    ck_assert_int_ne(other, mine);
+}
+END_TEST
+
+static void check_tid_in_child(void *arg)
+{
+    (void)arg;
+    _exit(current_thread_tid() == getpid() ? 0 : 1);
+}
+
+START_TEST(forked_child_has_its_own_tid)
+{
+    (void)current_thread_tid(); /* cache it in the parent first */
+    int status = test_run_in_child(check_tid_in_child, NULL);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("ch01 base");
+    TCase *tc = tcase_create("base");
+    tcase_add_fd_guard(tc);
+    tcase_add_test(tc, list_push_remove_iterate);
+    tcase_add_test(tc, timestamps_and_format);
+    tcase_add_test(tc, log_line_format_and_levels);
+    tcase_add_test(tc, log_long_message_is_cut);
+    tcase_add_test(tc, log_fatal_aborts);
+    tcase_add_test(tc, thread_ids_differ_per_thread);
+    tcase_add_test(tc, forked_child_has_its_own_tid);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,136 @@
+#include "test_support.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define FD_GUARD_MAX 1024
+
+static int guard_fds[FD_GUARD_MAX];
+static int guard_len;
+
+/* Reads /proc/self/fd into fds (sorted ascending), leaving out the fd of
+ * the directory stream used to read it. */
+static int list_open_fds(int *fds, int max)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    ck_assert_msg(dir != NULL, "opendir /proc/self/fd: %s", strerror(errno));
+    int self = dirfd(dir), n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        int fd = atoi(e->d_name);
+        if (fd == self)
+            continue;
+        ck_assert_msg(n < max, "more than %d fds open", max);
+        fds[n++] = fd;
+    }
+    closedir(dir);
+    for (int i = 1; i < n; i++) /* insertion sort: n is small */
+        for (int j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+            int t = fds[j];
+            fds[j] = fds[j - 1];
+            fds[j - 1] = t;
+        }
+    return n;
+}
+
+static void describe(const int *fds, int n, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n && used < cap; i++) {
+        char path[64], target[256];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fds[i]);
+        ssize_t len = readlink(path, target, sizeof target - 1);
+        target[len < 0 ? 0 : len] = '\0';
+        int w = snprintf(out + used, cap - used, " %d(%s)", fds[i], target);
+        used += w > 0 ? (size_t)w : 0;
+    }
+}
+
+void fd_guard_begin(void)
+{
+    guard_len = list_open_fds(guard_fds, FD_GUARD_MAX);
+}
+
+void fd_guard_check(void)
+{
+    int now[FD_GUARD_MAX];
+    int n = list_open_fds(now, FD_GUARD_MAX);
+    int extra[FD_GUARD_MAX], missing[FD_GUARD_MAX], ne = 0, nm = 0;
+    int i = 0, j = 0;
+    while (i < guard_len || j < n) { /* merge of two sorted lists */
+        if (j == n || (i < guard_len && guard_fds[i] < now[j]))
+            missing[nm++] = guard_fds[i++];
+        else if (i == guard_len || now[j] < guard_fds[i])
+            extra[ne++] = now[j++];
+        else
+            i++, j++;
+    }
+    char left_open[2048], closed[2048];
+    describe(extra, ne, left_open, sizeof left_open);
+    describe(missing, nm, closed, sizeof closed);
+    ck_assert_msg(ne == 0 && nm == 0,
+                  "fd table changed by the test: left open:%s; closed:%s",
+                  left_open, closed);
+}
+
+void tcase_add_fd_guard(TCase *tc)
+{
+    tcase_add_checked_fixture(tc, fd_guard_begin, fd_guard_check);
+    tcase_set_timeout(tc, 60);
+}
+
+void test_pipe(int fds[2])
+{
+    ck_assert_msg(pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0, "pipe2: %s",
+                  strerror(errno));
+}
+
+void test_socketpair(int fds[2])
+{
+    ck_assert_msg(socketpair(AF_UNIX,
+                             SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                             fds) == 0,
+                  "socketpair: %s", strerror(errno));
+}
+
+void test_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        ck_assert_msg(n > 0, "write fd %d: %s", fd, strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+void test_close(int fd)
+{
+    ck_assert_msg(close(fd) == 0, "close %d: %s", fd, strerror(errno));
+}
+
+int test_run_in_child(void (*fn)(void *arg), void *arg)
+{
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        fn(arg);
+        _exit(0);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        ck_assert_msg(errno == EINTR, "waitpid: %s", strerror(errno));
+    return status;
+}

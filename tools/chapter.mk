@@ -1,0 +1,173 @@
+# The build of one chapter, shared by every chapter.
+#
+# A chapter's Makefile sets CHAPTER (its two-digit number) and includes this
+# file, so that every chapter builds, tests and checks itself the same way
+# and a diff between two chapters shows only their code.
+#
+#   make            library, examples and test programs
+#   make test       the forward matrix: suites tests/ch01..chNN against this
+#                   chapter, each with both pollers (epoll, poll)
+#   make memcheck   every test program under valgrind: errors, leaks and
+#                   fds left open all fail
+#   make asan       the suites built with AddressSanitizer + UBSan
+#   make lint       cppcheck and clang-tidy on the chapter's sources
+#   make docs       Doxygen HTML of the headers plus the guides; warnings fail
+#   make bench      the benchmarks of tools/bench/ch01..chNN
+#   make clean
+#
+# Missing tools (Check, valgrind, doxygen, ...) are installed by tools/deps
+# on Debian when run as root; otherwise it prints the command to run.
+
+ifndef CHAPTER
+$(error set CHAPTER (two digits) before including chapter.mk)
+endif
+
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+CH_LABEL := $(notdir $(CURDIR))
+DEPS := $(TOP)/tools/deps
+BUILD ?= build
+SANITIZE ?=
+
+# The suites and benchmarks of this chapter and every earlier one.
+UPTO = $(foreach d,$(sort $(notdir $(wildcard $(1)/ch[0-9][0-9]))),\
+	$(if $(shell [ $(patsubst ch%,%,$(d)) -le $(CHAPTER) ] && echo y),$(d)))
+SUITE_DIRS := $(call UPTO,$(TOP)/tests)
+BENCH_DIRS := $(call UPTO,$(TOP)/tools/bench)
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wvla
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 $(WARNINGS) -pthread $(CFLAGS) $(SANITIZE)
+CPPFLAGS := -I. -D_GNU_SOURCE -MMD -MP
+LDLIBS := -pthread
+# Evaluated when a recipe runs, after tools/deps has installed Check.
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS = $(shell pkg-config --libs check)
+
+LIB_SRCS := $(wildcard base/*.c net/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIB := $(BUILD)/libmuduo.a
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+
+SUPPORT_SRCS := $(wildcard $(TOP)/tests/support/*.c)
+SUPPORT_OBJS := $(patsubst $(TOP)/tests/support/%.c,$(BUILD)/obj/support/%.o,$(SUPPORT_SRCS))
+TEST_SRCS := $(foreach d,$(SUITE_DIRS),$(wildcard $(TOP)/tests/$(d)/test_*.c))
+TESTS := $(patsubst $(TOP)/tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+
+.PHONY: all build test memcheck asan lint docs bench clean deps \
+	run-tests run-memcheck run-lint run-docs run-bench
+.DELETE_ON_ERROR:
+
+all:
+	@$(DEPS) build
+	@$(MAKE) --no-print-directory build
+
+build: $(LIB) $(EXAMPLES) $(TESTS)
+
+deps:
+	@$(DEPS) build memcheck docs lint bench
+
+# --- the library, examples and test programs -------------------------------
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/obj/support/%.o: $(TOP)/tests/support/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CHECK_CFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: $(TOP)/tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -I$(TOP)/tests/support $(CHECK_CFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(CHECK_LIBS) $(LDLIBS)
+
+# --- checks ------------------------------------------------------------------
+
+test:
+	@$(DEPS) build
+	@$(MAKE) --no-print-directory run-tests
+
+run-tests: $(TESTS) $(EXAMPLES)
+	@$(TOP)/tools/run-tests $(CH_LABEL) $(TESTS)
+
+memcheck:
+	@$(DEPS) build memcheck
+	@$(MAKE) --no-print-directory run-memcheck
+
+run-memcheck: $(TESTS)
+	@$(TOP)/tools/memcheck $(TESTS)
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+asan:
+	@$(DEPS) build
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1 \
+	$(MAKE) --no-print-directory run-tests BUILD=build-asan \
+		SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g"
+
+LINT_SRCS := $(LIB_SRCS) $(wildcard examples/*.c)
+lint:
+	@$(DEPS) lint
+	@$(MAKE) --no-print-directory run-lint
+
+run-lint:
+	cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
+		--enable=warning,style,performance,portability \
+		--suppress=missingIncludeSystem -D_GNU_SOURCE -I. $(LINT_SRCS)
+	clang-tidy --quiet --config-file=$(TOP)/.clang-tidy $(LINT_SRCS) -- \
+		-std=gnu11 -D_GNU_SOURCE -I.
+
+docs:
+	@$(DEPS) docs
+	@$(MAKE) --no-print-directory run-docs
+
+GUIDES = $(foreach d,$(SUITE_DIRS),$(wildcard $(TOP)/docs/$(d)_*.md))
+run-docs:
+	@mkdir -p $(BUILD)/docs
+	@( cat $(TOP)/docs/Doxyfile; \
+	   echo 'PROJECT_NAME = "muduo-c $(notdir $(CURDIR))"'; \
+	   echo 'INPUT = $(TOP)/docs/index.md $(GUIDES) $(wildcard base/*.h net/*.h)'; \
+	   echo 'IMAGE_PATH = $(TOP)/docs/diagrams'; \
+	   echo 'OUTPUT_DIRECTORY = $(BUILD)/docs'; \
+	   echo 'WARN_LOGFILE = $(BUILD)/docs/warnings.log' ) | doxygen - >/dev/null
+	@if [ -s $(BUILD)/docs/warnings.log ]; then \
+		cat $(BUILD)/docs/warnings.log; echo "docs: warnings above"; exit 1; fi
+	@echo "docs: $(CURDIR)/$(BUILD)/docs/html/index.html"
+
+# --- benchmarks ---------------------------------------------------------------
+
+BENCH_SRCS := $(foreach d,$(BENCH_DIRS),$(wildcard $(TOP)/tools/bench/$(d)/*.c))
+BENCH_PROGS := $(patsubst $(TOP)/tools/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+PEER_LIBS = $(shell pkg-config --libs libevent libuv)
+
+bench:
+	@$(DEPS) build bench
+	@$(MAKE) --no-print-directory run-bench
+
+# One rule for ours and the peers': a program uses either this chapter's
+# library or a peer library (libevent, libuv), and the linker keeps only
+# what it uses.
+$(BUILD)/bench/%: $(TOP)/tools/bench/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< $(LIB) -o $@ $(PEER_LIBS) $(LDLIBS)
+
+run-bench: $(BENCH_PROGS)
+	@for d in $(BENCH_DIRS); do \
+		$(TOP)/tools/bench/$$d/run $(CURDIR)/$(BUILD)/bench/$$d || exit 1; done
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
