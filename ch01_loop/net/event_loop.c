@@ -82,7 +82,7 @@ struct event_loop *event_loop_new_with_poller(enum poller_kind kind)
     struct event_loop *loop = calloc(1, sizeof *loop);
     if (loop == NULL)
         return NULL;
-    loop->ready = calloc(READY_INITIAL_CAPACITY, sizeof *loop->ready);
+    loop->ready = calloc(READY_INITIAL_CAPACITY, sizeof(struct channel *));
     loop->poller =
         kind == POLLER_POLL ? poller_poll_new() : poller_epoll_new();
     if (loop->ready == NULL || loop->poller == NULL) {
@@ -162,7 +162,7 @@ static void grow_ready(struct event_loop *loop)
 {
     int capacity = loop->ready_capacity * 2;
     struct channel **bigger =
-        realloc(loop->ready, (size_t)capacity * sizeof *bigger);
+        realloc(loop->ready, (size_t)capacity * sizeof(struct channel *));
     if (bigger == NULL)
         return;
     loop->ready = bigger;
@@ -191,7 +191,7 @@ int event_loop_run(struct event_loop *loop)
             break;
         }
         dispatch(loop, n);
-        if (n == loop->ready_capacity)
+        if (n > 0 && n == loop->ready_capacity)
             grow_ready(loop);
         run_pending(loop);
     }

@@ -58,7 +58,7 @@ static int grow(struct poll_poller *pp)
         return -ENOMEM;
     pp->fds = fds;
     struct channel **channels =
-        realloc(pp->channels, (size_t)capacity * sizeof *channels);
+        realloc(pp->channels, (size_t)capacity * sizeof(struct channel *));
     if (channels == NULL)
         return -ENOMEM;
     pp->channels = channels;

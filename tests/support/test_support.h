@@ -34,8 +34,8 @@ void test_socketpair(int fds[2]);
 void test_write_all(int fd, const void *buf, size_t len);
 
 /*
- * Runs fn(arg) in a forked child and returns how the child ended, as
- * waitpid reports it. For tests that expect an abort: the parent checks
+ * Runs fn(arg) in a forked child, with every fd above 2 closed, and returns
+ * how the child ended, as waitpid reports it. For tests that expect an abort: the parent checks
  * WIFSIGNALED/WTERMSIG. Works with CK_FORK=no too.
  */
 int test_run_in_child(void (*fn)(void *arg), void *arg);

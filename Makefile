@@ -1,0 +1,69 @@
+# muduo-c: a multi-reactor network library in C, rebuilt in chapters.
+#
+#   make run          the newest chapter's flagship program
+#   make test         every chapter with the full forward test matrix
+#   make memcheck     every test program under valgrind (leaks, fds)
+#   make asan         the suites under AddressSanitizer + UBSan
+#   make lint         cppcheck and clang-tidy, every chapter
+#   make docs         Doxygen sites of every chapter; diagrams up to date
+#   make bench        the benchmarks, ours beside the peers, in one run
+#   make diff CH=NN   what chapter NN changed (diff -ruN against NN-1)
+#   make diagrams     re-render docs/diagrams/*.dot to SVG
+#   make deps         install every tool the targets use (Debian, as root)
+#   make clean
+#
+# Each chapter also builds alone: make -C ch01_loop test
+
+CHAPTERS := $(sort $(wildcard ch[0-9][0-9]_*))
+LATEST := $(lastword $(CHAPTERS))
+
+.PHONY: all test memcheck asan lint docs run bench diff diagrams deps clean
+
+# Runs a target in every chapter; keeps going, and fails at the end if any
+# chapter failed, so that one run shows every broken chapter.
+define each_chapter
+	@failed=""; for ch in $(CHAPTERS); do \
+		echo "== $(1): $$ch"; \
+		$(MAKE) --no-print-directory -C $$ch $(1) || failed="$$failed $$ch"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "$(1) failed in:$$failed"; exit 1; fi
+endef
+
+all:
+	$(call each_chapter,all)
+
+test:
+	$(call each_chapter,test)
+
+memcheck:
+	$(call each_chapter,memcheck)
+
+asan:
+	$(call each_chapter,asan)
+
+lint:
+	$(call each_chapter,lint)
+
+docs:
+	@tools/deps docs
+	@tools/diagrams --check
+	$(call each_chapter,docs)
+
+diagrams:
+	@tools/deps docs
+	@tools/diagrams
+
+run:
+	@$(MAKE) --no-print-directory -C $(LATEST) run
+
+bench:
+	@$(MAKE) --no-print-directory -C $(LATEST) bench
+
+diff:
+	@tools/chapter-diff $(CH)
+
+deps:
+	@tools/deps build memcheck lint docs bench
+
+clean:
+	@for ch in $(CHAPTERS); do $(MAKE) --no-print-directory -C $$ch clean; done
