@@ -48,11 +48,12 @@ static void on_readable(struct channel *ch, int64_t receive_time_us,
         return;
     }
     e->total += n;
-    while (n > 0 && buf[n - 1] == '\n')
-        n--;
+    int shown = (int)n;
+    while (shown > 0 && buf[shown - 1] == '\n')
+        shown--;
     printf("[round %llu, +%.3f s] %zd bytes: %.*s\n",
            (unsigned long long)event_loop_iterations(ch->loop),
-           (double)(receive_time_us - e->start_us) / 1e6, n, (int)n, buf);
+           (double)(receive_time_us - e->start_us) / 1e6, n, shown, buf);
     fflush(stdout);
 }
 
