@@ -57,6 +57,9 @@ TESTS := $(patsubst $(TOP)/tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 .PHONY: all build test memcheck asan lint docs bench clean deps \
 	run-tests run-memcheck run-lint run-docs run-bench
 .DELETE_ON_ERROR:
+# Keep the objects of test programs and examples: they are intermediate
+# files of chained rules, which make would otherwise delete and rebuild.
+.SECONDARY:
 
 all:
 	@$(DEPS) build
