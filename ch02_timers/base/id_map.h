@@ -5,9 +5,10 @@
  * Contract
  * - Keys are non-zero 64-bit ids (0 marks an empty bucket); values are
  *   32-bit slot numbers. The map owns only its table.
- * - Open addressing with linear probing: a lookup touches one or two
- *   neighbouring buckets, and deletion shifts the rest of a cluster back,
- *   so there are no tombstones. The table doubles when it is half full.
+ * - Open addressing with Robin Hood linear probing and Fibonacci hashing:
+ *   a lookup touches one or two neighbouring buckets, and deletion shifts
+ *   the entries after it back (no tombstones). The table doubles when it
+ *   is three quarters full.
  * - Not thread-safe: its owner serialises access.
  *
  * The timer queue uses it to find a timer by id, because a timer id is a

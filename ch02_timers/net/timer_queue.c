@@ -21,8 +21,11 @@ enum timer_state {
     TIMER_CANCELLED, /* in the batch, cancelled: neither run nor put back */
 };
 
-/* Timestamps are never this large: the "nothing armed" marker. */
+/* armed_when values that no timestamp takes: nothing armed, and "fired
+ * and not yet re-armed", which forces the next timer_queue_arm() to call
+ * timerfd_settime() even to leave it disarmed. */
 #define NOT_ARMED INT64_MAX
+#define FIRED INT64_MIN
 
 struct timer {
     int64_t when;     /* expiration */
@@ -34,19 +37,24 @@ struct timer {
     uint8_t state;
 };
 
-/* The heap holds the ordering key itself, so that sifting compares
- * neighbouring entries without touching the timer records. */
+/* The heap holds the expiration itself, so that sifting compares entries
+ * without touching the timer records; only a tie looks at them, to order
+ * by id. */
 struct heap_entry {
     int64_t when;
-    uint64_t id;
     uint32_t slot;
 };
+
+/* A 4-ary heap: half the depth of a binary one, and the four children of
+ * an entry are neighbours in memory, so a sift touches fewer cache lines.
+ * Children of i: 4i+1 .. 4i+4; parent: (i-1)/4. */
+#define HEAP_ARITY 4
 
 struct timer_queue {
     struct event_loop *loop;
     int timerfd;
     struct channel channel;
-    int64_t armed_when; /* what the timerfd is set to, or NOT_ARMED */
+    int64_t armed_when; /* what the timerfd is set to, NOT_ARMED or FIRED */
 
     struct timer *timers; /* the slab: slots are stable, pointers are not */
     uint32_t capacity;
@@ -56,7 +64,11 @@ struct timer_queue {
     uint32_t heap_len;
     uint32_t heap_capacity;
 
-    struct id_map ids; /* id -> slot, for every PENDING or RUNNING timer */
+    /* id -> slot for every PENDING or RUNNING timer: see find_slot(). */
+    uint32_t *index; /* index[id & (index_capacity - 1)]: a slot or NO_SLOT */
+    uint32_t index_capacity;
+    uint32_t indexed; /* timers findable by id */
+    struct id_map overflow;
     uint64_t next_id;  /* ids are a sequence: 1, 2, 3, ... */
 
     uint32_t *batch; /* slots of the expired timers being run */
@@ -66,9 +78,12 @@ struct timer_queue {
 
 /* --- the heap ----------------------------------------------------------- */
 
-static bool earlier(const struct heap_entry *a, const struct heap_entry *b)
+static bool earlier(const struct timer_queue *tq, const struct heap_entry *a,
+                    const struct heap_entry *b)
 {
-    return a->when < b->when || (a->when == b->when && a->id < b->id);
+    if (a->when != b->when)
+        return a->when < b->when;
+    return tq->timers[a->slot].id < tq->timers[b->slot].id;
 }
 
 static void heap_set(struct timer_queue *tq, uint32_t i, struct heap_entry e)
@@ -81,8 +96,8 @@ static void sift_up(struct timer_queue *tq, uint32_t i)
 {
     struct heap_entry e = tq->heap[i];
     while (i > 0) {
-        uint32_t parent = (i - 1) / 2;
-        if (!earlier(&e, &tq->heap[parent]))
+        uint32_t parent = (i - 1) / HEAP_ARITY;
+        if (!earlier(tq, &e, &tq->heap[parent]))
             break;
         heap_set(tq, i, tq->heap[parent]);
         i = parent;
@@ -94,16 +109,20 @@ static void sift_down(struct timer_queue *tq, uint32_t i)
 {
     struct heap_entry e = tq->heap[i];
     for (;;) {
-        uint32_t child = 2 * i + 1;
-        if (child >= tq->heap_len)
+        uint32_t first = HEAP_ARITY * i + 1;
+        if (first >= tq->heap_len)
             break;
-        if (child + 1 < tq->heap_len &&
-            earlier(&tq->heap[child + 1], &tq->heap[child]))
-            child++;
-        if (!earlier(&tq->heap[child], &e))
+        uint32_t end = first + HEAP_ARITY;
+        if (end > tq->heap_len)
+            end = tq->heap_len;
+        uint32_t best = first;
+        for (uint32_t c = first + 1; c < end; c++)
+            if (earlier(tq, &tq->heap[c], &tq->heap[best]))
+                best = c;
+        if (!earlier(tq, &tq->heap[best], &e))
             break;
-        heap_set(tq, i, tq->heap[child]);
-        i = child;
+        heap_set(tq, i, tq->heap[best]);
+        i = best;
     }
     heap_set(tq, i, e);
 }
@@ -114,7 +133,7 @@ static void heap_push(struct timer_queue *tq, uint32_t slot)
     const struct timer *t = &tq->timers[slot];
     ASSERT(tq->heap_len < tq->heap_capacity);
     uint32_t i = tq->heap_len++;
-    tq->heap[i] = (struct heap_entry){t->when, t->id, slot};
+    tq->heap[i] = (struct heap_entry){t->when, slot};
     sift_up(tq, i);
 }
 
@@ -124,7 +143,7 @@ static void heap_remove(struct timer_queue *tq, uint32_t i)
     if (i == tq->heap_len)
         return;
     heap_set(tq, i, last);
-    if (i > 0 && earlier(&last, &tq->heap[(i - 1) / 2]))
+    if (i > 0 && earlier(tq, &last, &tq->heap[(i - 1) / HEAP_ARITY]))
         sift_up(tq, i);
     else
         sift_down(tq, i);
@@ -187,6 +206,81 @@ static void free_slot(struct timer_queue *tq, uint32_t slot)
     tq->free_head = slot;
 }
 
+/* --- finding a timer by id ---------------------------------------------------
+ *
+ * Ids are consecutive, so the primary index is a plain array addressed by
+ * the id's low bits: timers made together sit in neighbouring entries, and
+ * a lookup is one array read plus a check of the record's id. Two live
+ * timers whose ids share those low bits (one outlived index_capacity newer
+ * timers) cannot both be there: the newer one goes to the overflow hash
+ * map. The array has at least twice as many entries as there are timers,
+ * so the overflow stays small, and it is rebuilt when the array grows. */
+
+#define NO_SLOT UINT32_MAX
+
+static uint32_t find_slot(const struct timer_queue *tq, uint64_t id)
+{
+    if (tq->index_capacity == 0 || id == 0)
+        return NO_SLOT;
+    uint32_t slot = tq->index[id & (tq->index_capacity - 1)];
+    if (slot != NO_SLOT && tq->timers[slot].id == id)
+        return slot;
+    if (tq->overflow.len > 0 && id_map_get(&tq->overflow, id, &slot))
+        return slot;
+    return NO_SLOT;
+}
+
+/* Makes id findable; only fails (-ENOMEM) when the overflow cannot grow. */
+static int index_put(struct timer_queue *tq, uint64_t id, uint32_t slot)
+{
+    uint32_t *entry = &tq->index[id & (tq->index_capacity - 1)];
+    if (*entry == NO_SLOT)
+        *entry = slot;
+    else if (id_map_put(&tq->overflow, id, slot) != 0)
+        return -ENOMEM;
+    tq->indexed++;
+    return 0;
+}
+
+static void index_remove(struct timer_queue *tq, uint64_t id, uint32_t slot)
+{
+    uint32_t *entry = &tq->index[id & (tq->index_capacity - 1)];
+    if (*entry == slot)
+        *entry = NO_SLOT;
+    else
+        id_map_remove(&tq->overflow, id);
+    tq->indexed--;
+}
+
+/* Room to index one more timer: keeps the array at least twice as large
+ * as the number of timers, rebuilding it (and the overflow) when it
+ * doubles. */
+static int reserve_index(struct timer_queue *tq)
+{
+    if (tq->indexed + 1 <= tq->index_capacity / 2)
+        return 0;
+    uint32_t capacity = tq->index_capacity == 0 ? 64 : tq->index_capacity * 2;
+    uint32_t *index = capacity > tq->index_capacity
+                          ? malloc((size_t)capacity * sizeof *index)
+                          : NULL;
+    if (index == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < capacity; i++)
+        index[i] = NO_SLOT;
+    free(tq->index);
+    tq->index = index;
+    tq->index_capacity = capacity;
+    tq->indexed = 0;
+    id_map_destroy(&tq->overflow);
+    for (uint32_t slot = 0; slot < tq->capacity; slot++) {
+        const struct timer *t = &tq->timers[slot];
+        if ((t->state == TIMER_PENDING || t->state == TIMER_RUNNING) &&
+            index_put(tq, t->id, slot) != 0)
+            log_fatal("timer index rebuild: out of memory");
+    }
+    return 0;
+}
+
 /* --- adding and cancelling ------------------------------------------------ */
 
 uint64_t timer_queue_add(struct timer_queue *tq, int64_t when_us,
@@ -194,14 +288,17 @@ uint64_t timer_queue_add(struct timer_queue *tq, int64_t when_us,
                          void *ctx)
 {
     uint32_t slot;
-    /* Reserve the heap first: once the slot and the id are taken, nothing
-     * can fail any more. */
-    if (reserve_heap(tq) != 0 || alloc_slot(tq, &slot) != 0) {
+    /* Reserve first: once the slot and the id are taken, only the
+     * overflow map can still fail. */
+    if (reserve_heap(tq) != 0 || reserve_index(tq) != 0 ||
+        alloc_slot(tq, &slot) != 0) {
         errno = ENOMEM;
         return 0;
     }
     uint64_t id = tq->next_id;
-    if (id_map_put(&tq->ids, id, slot) != 0) {
+    tq->timers[slot].id = id; /* index_put() may look at it */
+    tq->timers[slot].state = TIMER_PENDING;
+    if (index_put(tq, id, slot) != 0) {
         free_slot(tq, slot);
         errno = ENOMEM;
         return 0;
@@ -221,10 +318,10 @@ uint64_t timer_queue_add(struct timer_queue *tq, int64_t when_us,
 
 void timer_queue_cancel(struct timer_queue *tq, uint64_t id)
 {
-    uint32_t slot;
-    if (!id_map_get(&tq->ids, id, &slot))
+    uint32_t slot = find_slot(tq, id);
+    if (slot == NO_SLOT)
         return; /* fired, cancelled already, or never existed */
-    id_map_remove(&tq->ids, id);
+    index_remove(tq, id, slot);
     struct timer *t = &tq->timers[slot];
     if (t->state == TIMER_PENDING) {
         heap_remove(tq, t->link);
@@ -239,8 +336,8 @@ void timer_queue_cancel(struct timer_queue *tq, uint64_t id)
 int timer_queue_expiration(const struct timer_queue *tq, uint64_t id,
                            int64_t *when_us)
 {
-    uint32_t slot;
-    if (!id_map_get(&tq->ids, id, &slot))
+    uint32_t slot = find_slot(tq, id);
+    if (slot == NO_SLOT)
         return -ENOENT;
     *when_us = tq->timers[slot].when;
     return 0;
@@ -306,7 +403,7 @@ static void finish_batch(struct timer_queue *tq, int64_t now)
             continue;
         }
         if (t->state == TIMER_RUNNING) /* a one-shot that ran */
-            id_map_remove(&tq->ids, t->id);
+            index_remove(tq, t->id, slot);
         free_slot(tq, slot);
     }
     tq->batch_len = 0;
@@ -316,12 +413,12 @@ static void on_timerfd_readable(struct channel *ch, int64_t receive_time_us,
                                 void *ctx)
 {
     struct timer_queue *tq = ctx;
+    (void)ch;
     (void)receive_time_us;
-    uint64_t expirations;
-    if (read(ch->fd, &expirations, sizeof expirations) < 0 &&
-        errno != EAGAIN)
-        log_error("read timerfd: %s", log_strerror(errno));
-    tq->armed_when = NOT_ARMED; /* a one-shot timerfd disarms as it fires */
+    /* No read() of the expiration count: timerfd_settime() resets it, and
+     * FIRED makes timer_queue_arm() call it before the loop waits again,
+     * whether it re-arms or disarms. One system call per round saved. */
+    tq->armed_when = FIRED;
 
     int64_t now = timestamp_mono_us();
     collect_expired(tq, now);
@@ -377,7 +474,7 @@ struct timer_queue *timer_queue_new(struct event_loop *loop)
     tq->armed_when = NOT_ARMED;
     tq->free_head = UINT32_MAX;
     tq->next_id = 1;
-    id_map_init(&tq->ids);
+    id_map_init(&tq->overflow);
     channel_init(&tq->channel, loop, tq->timerfd, tq);
     channel_set_read_fn(&tq->channel, on_timerfd_readable);
     int err = channel_enable_reading(&tq->channel);
@@ -398,7 +495,8 @@ void timer_queue_free(struct timer_queue *tq)
     channel_remove(&tq->channel);
     channel_destroy(&tq->channel);
     close(tq->timerfd);
-    id_map_destroy(&tq->ids);
+    id_map_destroy(&tq->overflow);
+    free(tq->index);
     free(tq->timers);
     free(tq->heap);
     free(tq->batch);

@@ -547,6 +547,66 @@ START_TEST(hundred_thousand_timers_half_cancelled)
 }
 END_TEST
 
+/* Random adds, cancels and lookups, checked against a model after every
+ * step. Cancels mostly hit recent timers, so that some old ones live long:
+ * their ids then share low bits with newer ones, which exercises the id
+ * index's overflow, and its rebuilds as it grows. */
+START_TEST(random_adds_and_cancels_match_a_model)
+{
+    enum { OPS = 60000 };
+    static uint64_t ids[OPS];
+    static int64_t whens[OPS];
+    static bool alive[OPS];
+    struct event_loop *loop = new_loop();
+    int64_t far = timestamp_mono_us() + 3600 * 1000 * MS;
+    unsigned seed = 99;
+    int created = 0;
+    size_t live = 0;
+    for (int step = 0; step < OPS; step++) {
+        int dice = rand_r(&seed) % 100;
+        if (dice < 45 || created == 0) {
+            whens[created] = far + rand_r(&seed) % 1000000;
+            ids[created] = event_loop_run_at(loop, whens[created],
+                                             must_not_run, NULL);
+            ck_assert_uint_eq(ids[created], created ? ids[created - 1] + 1
+                                                    : ids[0]);
+            alive[created++] = true;
+            live++;
+        } else if (dice < 80) {
+            int recent = created < 64 ? created : 64;
+            int k = rand_r(&seed) % 10 < 7
+                        ? created - 1 - rand_r(&seed) % recent
+                        : rand_r(&seed) % created;
+            event_loop_cancel_timer(loop, ids[k]);
+            live -= alive[k];
+            alive[k] = false;
+        } else {
+            int k = rand_r(&seed) % created;
+            int64_t when = 0;
+            int err = event_loop_timer_expiration(loop, ids[k], &when);
+            if (alive[k]) {
+                ck_assert_int_eq(err, 0);
+                ck_assert_int_eq(when, whens[k]);
+            } else {
+                ck_assert_int_eq(err, -ENOENT);
+            }
+            /* ids never handed out are unknown too */
+            ck_assert_int_eq(event_loop_timer_expiration(
+                                 loop, ids[created - 1] + 1 + (uint64_t)k,
+                                 &when),
+                             -ENOENT);
+        }
+        ck_assert_uint_eq(event_loop_timer_count(loop), live);
+    }
+    for (int k = 0; k < created; k++) { /* the survivors, all findable */
+        int64_t when;
+        ck_assert_int_eq(event_loop_timer_expiration(loop, ids[k], &when),
+                         alive[k] ? 0 : -ENOENT);
+    }
+    event_loop_free(loop);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("ch02 timers");
@@ -569,6 +629,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, bad_arguments_are_refused);
     tcase_add_test(tc, loop_freed_with_pending_timers_frees_them);
     tcase_add_test(tc, hundred_thousand_timers_half_cancelled);
+    tcase_add_test(tc, random_adds_and_cancels_match_a_model);
     suite_add_tcase(s, tc);
     return s;
 }
