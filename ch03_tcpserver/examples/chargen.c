@@ -68,7 +68,7 @@ int main(int argc, char **argv)
     long port = argc > 1 ? strtol(argv[1], NULL, 10) : 9002;
     static struct chargen cg;
     for (int line = 0; line < LINES; line++) { /* the classic pattern */
-        char *p = cg.text + line * (LINE_LEN + 2);
+        char *p = cg.text + (size_t)line * (LINE_LEN + 2);
         for (int i = 0; i < LINE_LEN; i++)
             p[i] = (char)(33 + (line + i) % 94);
         p[LINE_LEN] = '\r';
@@ -81,6 +81,7 @@ int main(int argc, char **argv)
         loop != NULL ? tcp_server_new(loop, &addr, "chargen", 0) : NULL;
     if (server == NULL) {
         fprintf(stderr, "chargen: %s\n", strerror(errno));
+        event_loop_free(loop);
         return 1;
     }
     struct tcp_callbacks cb = {.on_connection = on_connection,
@@ -89,12 +90,15 @@ int main(int argc, char **argv)
                                .ctx = &cg};
     tcp_server_set_callbacks(server, &cb);
     event_loop_run_every(loop, 1000000, report, &cg);
-    if (tcp_server_start(server) != 0)
-        return 1;
-    printf("chargen on 127.0.0.1:%ld\n", port);
-    fflush(stdout);
-    event_loop_run(loop);
+    int rc = tcp_server_start(server);
+    if (rc == 0) {
+        printf("chargen on 127.0.0.1:%ld\n", port);
+        fflush(stdout);
+        rc = event_loop_run(loop);
+    } else {
+        fprintf(stderr, "chargen: listen: %s\n", strerror(-rc));
+    }
     tcp_server_free(server);
     event_loop_free(loop);
-    return 0;
+    return rc == 0 ? 0 : 1;
 }

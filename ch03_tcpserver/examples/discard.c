@@ -51,18 +51,22 @@ int main(int argc, char **argv)
         loop != NULL ? tcp_server_new(loop, &addr, "discard", 0) : NULL;
     if (server == NULL) {
         fprintf(stderr, "discard: %s\n", strerror(errno));
+        event_loop_free(loop);
         return 1;
     }
     struct stats st = {0, 0};
     struct tcp_callbacks cb = {.on_message = on_message, .ctx = &st};
     tcp_server_set_callbacks(server, &cb);
     event_loop_run_every(loop, 1000000, report, &st);
-    if (tcp_server_start(server) != 0)
-        return 1;
-    printf("discard on 127.0.0.1:%ld\n", port);
-    fflush(stdout);
-    event_loop_run(loop);
+    int rc = tcp_server_start(server);
+    if (rc == 0) {
+        printf("discard on 127.0.0.1:%ld\n", port);
+        fflush(stdout);
+        rc = event_loop_run(loop);
+    } else {
+        fprintf(stderr, "discard: listen: %s\n", strerror(-rc));
+    }
     tcp_server_free(server);
     event_loop_free(loop);
-    return 0;
+    return rc == 0 ? 0 : 1;
 }

@@ -64,7 +64,8 @@ static void wheel_put(struct wheel *w, struct entry *e)
     struct bucket *b = &w->buckets[w->newest];
     if (b->len == b->capacity) {
         size_t capacity = b->capacity == 0 ? 16 : b->capacity * 2;
-        struct entry **items = realloc(b->items, capacity * sizeof *items);
+        struct entry **items =
+            realloc(b->items, capacity * sizeof(struct entry *));
         if (items == NULL)
             return; /* the entry just expires a little earlier */
         b->items = items;
@@ -138,6 +139,8 @@ int main(int argc, char **argv)
         loop != NULL ? tcp_server_new(loop, &addr, "idle_echo", 0) : NULL;
     if (w.buckets == NULL || server == NULL) {
         fprintf(stderr, "idle_echo: %s\n", strerror(errno));
+        free(w.buckets);
+        event_loop_free(loop);
         return 1;
     }
     struct tcp_callbacks cb = {.on_connection = on_connection,
@@ -145,12 +148,16 @@ int main(int argc, char **argv)
                                .ctx = &w};
     tcp_server_set_callbacks(server, &cb);
     event_loop_run_every(loop, 1000000, on_tick, &w);
-    if (tcp_server_start(server) != 0)
-        return 1;
-    printf("idle_echo on 127.0.0.1:%ld, closing connections idle for %ld s\n",
-           port, idle);
-    fflush(stdout);
-    event_loop_run(loop);
+    int rc = tcp_server_start(server);
+    if (rc == 0) {
+        printf("idle_echo on 127.0.0.1:%ld, closing connections idle for "
+               "%ld s\n",
+               port, idle);
+        fflush(stdout);
+        rc = event_loop_run(loop);
+    } else {
+        fprintf(stderr, "idle_echo: listen: %s\n", strerror(-rc));
+    }
     w.closing_all = true;
     for (int i = 0; i < w.size; i++) {
         for (size_t k = 0; k < w.buckets[i].len; k++)
@@ -160,5 +167,5 @@ int main(int argc, char **argv)
     free(w.buckets);
     tcp_server_free(server);
     event_loop_free(loop);
-    return 0;
+    return rc == 0 ? 0 : 1;
 }

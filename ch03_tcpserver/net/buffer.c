@@ -124,7 +124,7 @@ int buffer_prepend(struct buffer *b, const void *data, size_t len)
      * front yet: allocate it, which brings BUFFER_PREPEND bytes of it. */
     if (b->data == NULL && buffer_ensure_writable(b, 1) != 0)
         return -ENOMEM;
-    if (len > buffer_prependable(b))
+    if (b->data == NULL || len > buffer_prependable(b))
         return -ENOSPC;
     b->read_index -= len;
     memcpy(b->data + b->read_index, data, len);

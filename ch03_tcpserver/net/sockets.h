@@ -30,6 +30,7 @@ int sockets_listen(int fd);
 
 /**
  * @brief Accepts one connection as a non-blocking, close-on-exec fd.
+ * @param fd   the listening socket.
  * @param peer set to the peer's address when not NULL.
  * @return the new fd, or a negative errno (-EAGAIN when none is waiting).
  */

@@ -67,31 +67,39 @@ void tcp_conn_unref(struct tcp_conn *c)
         conn_free(c);
 }
 
+/* Takes back a reference just taken, which cannot be the last one. */
+static void unref_not_last(struct tcp_conn *c)
+{
+    int before = atomic_fetch_sub_explicit(&c->refs, 1, memory_order_relaxed);
+    ASSERT(before > 1);
+}
+
 /* Queued work that carries the connection holds a reference to it. */
 static int queue_with_ref(struct tcp_conn *c, event_loop_fn *fn)
 {
     tcp_conn_ref(c);
     int err = event_loop_queue(c->loop, fn, c);
     if (err != 0)
-        tcp_conn_unref(c);
+        unref_not_last(c);
     return err;
 }
 
 /* --- the close path ------------------------------------------------------- */
 
+/* Every caller holds a reference (the tie of a handler, or a queued
+ * functor's), so the owner dropping the table's reference in its close
+ * callback never frees the connection under our feet. */
 static void handle_close(struct tcp_conn *c)
 {
     ASSERT(c->state == TCP_CONNECTED || c->state == TCP_DISCONNECTING);
     log_debug("%s: closing (fd %d)", c->name, c->fd);
     c->state = TCP_DISCONNECTED;
     (void)channel_disable_all(&c->channel);
-    tcp_conn_ref(c); /* the owner's callback may drop the table's ref */
     if (c->cb.on_connection != NULL)
         c->cb.on_connection(c, c->cb.ctx);
     /* Read after the user's callback: freeing the owner there clears it. */
     if (c->close_fn != NULL)
         c->close_fn(c, c->close_owner);
-    tcp_conn_unref(c);
 }
 
 static void force_close_now(struct event_loop *loop, void *ctx)
@@ -111,7 +119,9 @@ void tcp_conn_force_close(struct tcp_conn *c)
     c->state = TCP_DISCONNECTING;
     if (queue_with_ref(c, force_close_now) != 0) {
         log_error("%s: force_close cannot be queued; closing now", c->name);
+        tcp_conn_ref(c);
         handle_close(c);
+        tcp_conn_unref(c);
     }
 }
 
@@ -319,7 +329,7 @@ static void queue_high_water(struct tcp_conn *c, size_t queued)
         tcp_conn_ref(c);
         if (event_loop_queue(c->loop, high_water_now, call) == 0)
             return;
-        tcp_conn_unref(c);
+        unref_not_last(c);
         free(call);
     }
     log_error("%s: high-water callback lost (no memory)", c->name);

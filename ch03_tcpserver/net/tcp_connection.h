@@ -50,7 +50,7 @@ struct tcp_conn;
 
 /** @brief Output queued beyond which the high-water callback fires,
  * unless the callbacks name another mark. */
-#define TCP_DEFAULT_HIGH_WATER_MARK (64u * 1024 * 1024)
+#define TCP_DEFAULT_HIGH_WATER_MARK ((size_t)64 * 1024 * 1024)
 /** @brief Longest connection name, with the NUL (longer names are cut). */
 #define TCP_CONN_NAME_MAX 128
 
