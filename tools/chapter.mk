@@ -49,8 +49,14 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libmuduo.a
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-SUPPORT_SRCS := $(wildcard $(TOP)/tests/support/*.c)
-SUPPORT_OBJS := $(patsubst $(TOP)/tests/support/%.c,$(BUILD)/obj/support/%.o,$(SUPPORT_SRCS))
+# Helpers linked into every test program: tests/support/, and the lib/
+# folder of each suite in the matrix (chapter 3's network helpers only
+# exist from chapter 3 on, like the code they drive).
+SUPPORT_SRCS := $(wildcard $(TOP)/tests/support/*.c) \
+	$(foreach d,$(SUITE_DIRS),$(wildcard $(TOP)/tests/$(d)/lib/*.c))
+SUPPORT_OBJS := $(patsubst $(TOP)/tests/%.c,$(BUILD)/obj/support/%.o,$(SUPPORT_SRCS))
+SUPPORT_INCLUDES := -I$(TOP)/tests/support \
+	$(foreach d,$(SUITE_DIRS),$(if $(wildcard $(TOP)/tests/$(d)/lib),-I$(TOP)/tests/$(d)/lib))
 TEST_SRCS := $(foreach d,$(SUITE_DIRS),$(wildcard $(TOP)/tests/$(d)/test_*.c))
 TESTS := $(patsubst $(TOP)/tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
@@ -83,13 +89,13 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/obj/support/%.o: $(TOP)/tests/support/%.c
+$(BUILD)/obj/support/%.o: $(TOP)/tests/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CHECK_CFLAGS) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(SUPPORT_INCLUDES) $(CHECK_CFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/tests/%.o: $(TOP)/tests/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -I$(TOP)/tests/support $(CHECK_CFLAGS) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(SUPPORT_INCLUDES) $(CHECK_CFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(@D)

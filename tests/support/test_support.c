@@ -10,6 +10,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0 /* no valgrind installed: not under it */
+#endif
+
 #define FD_GUARD_MAX 1024
 
 static int guard_fds[FD_GUARD_MAX];
@@ -116,24 +122,53 @@ void test_write_all(int fd, const void *buf, size_t len)
     }
 }
 
+bool test_under_valgrind(void)
+{
+    return RUNNING_ON_VALGRIND != 0;
+}
+
 void test_close(int fd)
 {
     ck_assert_msg(close(fd) == 0, "close %d: %s", fd, strerror(errno));
 }
 
-int test_run_in_child(void (*fn)(void *arg), void *arg)
+pid_t test_fork_child(void (*fn)(void *arg), void *arg, const int *keep,
+                      int nkeep)
 {
     pid_t pid = fork();
     ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
         /* Start like a fresh process, so that valgrind's fd report for the
-         * child lists only what the child itself opened. */
-        close_range(3, ~0U, 0);
+         * child lists only what the child itself opened (and kept). */
+        unsigned from = 3;
+        for (;;) {
+            unsigned next = ~0U; /* the lowest kept fd at or above from */
+            for (int i = 0; i < nkeep; i++)
+                if ((unsigned)keep[i] >= from && (unsigned)keep[i] < next)
+                    next = (unsigned)keep[i];
+            if (next == ~0U) {
+                close_range(from, ~0U, 0);
+                break;
+            }
+            if (next > from)
+                close_range(from, next - 1, 0);
+            from = next + 1;
+        }
         fn(arg);
         _exit(0);
     }
+    return pid;
+}
+
+int test_wait_child(pid_t pid)
+{
     int status;
     while (waitpid(pid, &status, 0) < 0)
         ck_assert_msg(errno == EINTR, "waitpid: %s", strerror(errno));
     return status;
+}
+
+int test_run_in_child(void (*fn)(void *arg), void *arg)
+{
+    return test_wait_child(test_fork_child(fn, arg, NULL, 0));
 }

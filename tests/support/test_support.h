@@ -40,6 +40,18 @@ void test_write_all(int fd, const void *buf, size_t len);
  */
 int test_run_in_child(void (*fn)(void *arg), void *arg);
 
+/* Forks a child that runs fn(arg) with every fd above 2 closed except the
+ * nkeep fds in keep (for pipes to talk to the parent), and returns its
+ * pid at once; collect it with test_wait_child(). */
+pid_t test_fork_child(void (*fn)(void *arg), void *arg, const int *keep,
+                      int nkeep);
+
+/* waitpid() for a child of test_fork_child(); returns its status. */
+int test_wait_child(pid_t pid);
+
+/* True when running under valgrind (make memcheck). */
+bool test_under_valgrind(void);
+
 /* Closes fd, failing the test if close fails. */
 void test_close(int fd);
 
