@@ -82,7 +82,9 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
+# Rebuilt from scratch, so that an object of a deleted source never lingers.
 $(LIB): $(LIB_OBJS)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB)

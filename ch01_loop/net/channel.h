@@ -9,7 +9,7 @@
  * - A channel is embedded in its owner (channel_init/channel_destroy); the
  *   owner recovers itself in a callback with container_of() or the ctx.
  * - Loop thread only: every function here must be called in the thread that
- *   runs the channel's loop (asserted).
+ *   runs the channel's loop; interest changes, remove and destroy assert it.
  * - Callbacks: once per ready event, in this order and under these rules
  *   (muduo's), each re-checked just before it is called, because an earlier
  *   callback of the same batch may have changed the interest or removed the
@@ -21,8 +21,10 @@
  *      which the poller returned;
  *   4. writable (POLLOUT) while writing is enabled: write callback.
  *   Close and error callbacks need some interest enabled; a channel with
- *   none gets no callback at all. A channel removed during a batch gets no
- *   callback later in that batch.
+ *   none gets no callback at all. Dropping interest during a batch forgets
+ *   the events of that batch it covered, even if the interest comes back
+ *   in the same batch; a channel removed during a batch gets no callback
+ *   later in that batch.
  * - Lifetime: an owner must not free a channel while it is registered with
  *   its loop or while its event is being dispatched (both asserted in
  *   channel_destroy). Owners that may be closed from inside a callback defer
@@ -136,8 +138,8 @@ void channel_remove(struct channel *ch);
  */
 void channel_handle_event(struct channel *ch, int64_t receive_time_us);
 
-/** @brief A readable rendering of an event set, e.g. "IN HUP", for logs.
- * @return @p buf. */
+/** @brief A readable rendering of an event set, e.g. "IN HUP", for logs;
+ * names that do not fit in @p len are left out whole. @return @p buf. */
 const char *channel_events_to_string(int events, char *buf, int len);
 
 #endif /* MUDUO_NET_CHANNEL_H */

@@ -54,8 +54,9 @@ struct event_loop *event_loop_new_with_poller(enum poller_kind kind);
 
 /**
  * @brief Frees a loop that is not running. Functors still queued run
- * first (they may be deferred destructions). Asserts that no channel is
- * still registered.
+ * first (they may be deferred destructions), and so do the functors they
+ * queue: a functor that always re-queues itself keeps this from ending.
+ * Asserts that no channel is still registered.
  */
 void event_loop_free(struct event_loop *loop);
 

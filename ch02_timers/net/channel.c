@@ -5,6 +5,7 @@
 #include "net/event_loop.h"
 
 #include <stdio.h>
+#include <string.h>
 
 void channel_init(struct channel *ch, struct event_loop *loop, int fd,
                   void *ctx)
@@ -21,6 +22,7 @@ void channel_init(struct channel *ch, struct event_loop *loop, int fd,
 
 void channel_destroy(struct channel *ch)
 {
+    ASSERT(ch->loop != NULL); /* destroyed twice? */
     event_loop_assert_in_loop_thread(ch->loop);
     /* Freeing a registered channel would leave a dangling pointer in the
      * poller; freeing the one being dispatched, a dangling `ch` in
@@ -50,8 +52,26 @@ void channel_set_error_fn(struct channel *ch, channel_event_fn *fn)
     ch->on_error = fn;
 }
 
+/* The events of the current batch that an interest set can receive: with
+ * no interest, none; otherwise hang-up and error, plus what it watches. */
+static int receivable(int events)
+{
+    if (events == CHANNEL_EVENT_NONE)
+        return 0;
+    int mask = POLLHUP | POLLERR | POLLNVAL;
+    if (events & CHANNEL_EVENT_READ)
+        mask |= POLLIN | POLLPRI | POLLRDHUP;
+    if (events & CHANNEL_EVENT_WRITE)
+        mask |= POLLOUT;
+    return mask;
+}
+
 /* Every interest change goes through here, so the poller always mirrors
- * ch->events; on failure the old interest is restored. */
+ * ch->events; on failure the old interest is restored. Events of the
+ * current batch that the new interest drops are forgotten, so that
+ * disabling and re-enabling within one batch cannot bring a stale event
+ * back (level-triggered: if the fd is still ready, the next round says so).
+ */
 static int set_events(struct channel *ch, int events)
 {
     if (events == ch->events)
@@ -61,6 +81,8 @@ static int set_events(struct channel *ch, int events)
     int err = event_loop_update_channel(ch->loop, ch);
     if (err != 0)
         ch->events = old;
+    else
+        ch->revents &= receivable(events);
     return err;
 }
 
@@ -106,33 +128,31 @@ bool channel_has_no_events(const struct channel *ch)
 
 void channel_remove(struct channel *ch)
 {
+    /* No more callbacks in this batch, not even the rest of this channel's
+     * own dispatch (it may have removed itself from its read callback). */
     ch->events = CHANNEL_EVENT_NONE;
+    ch->revents = 0;
     event_loop_remove_channel(ch->loop, ch);
 }
 
 void channel_handle_event(struct channel *ch, int64_t receive_time_us)
 {
-    /* Each test reads ch->events afresh: the callback before it may have
-     * disabled this channel or removed it. */
-    int revents = ch->revents;
-    if ((revents & POLLHUP) && !(revents & POLLIN)) {
-        if (ch->events != CHANNEL_EVENT_NONE && ch->on_close != NULL)
+    /* Each test reads ch->revents afresh: a callback before it (this
+     * channel's or another's) may have dropped some interest, and with it
+     * the events it can no longer receive (set_events()). The loop skips a
+     * channel removed during the batch altogether. */
+    if ((ch->revents & POLLHUP) && !(ch->revents & POLLIN)) {
+        if (ch->on_close != NULL)
             ch->on_close(ch, ch->ctx);
     }
-    if (revents & POLLNVAL)
+    if (ch->revents & POLLNVAL)
         log_warn("fd %d: POLLNVAL (closed while still watched?)", ch->fd);
-    if (revents & (POLLERR | POLLNVAL)) {
-        if (ch->events != CHANNEL_EVENT_NONE && ch->on_error != NULL)
-            ch->on_error(ch, ch->ctx);
-    }
-    if (revents & (POLLIN | POLLPRI | POLLRDHUP)) {
-        if ((ch->events & CHANNEL_EVENT_READ) && ch->on_read != NULL)
-            ch->on_read(ch, receive_time_us, ch->ctx);
-    }
-    if (revents & POLLOUT) {
-        if ((ch->events & CHANNEL_EVENT_WRITE) && ch->on_write != NULL)
-            ch->on_write(ch, ch->ctx);
-    }
+    if ((ch->revents & (POLLERR | POLLNVAL)) && ch->on_error != NULL)
+        ch->on_error(ch, ch->ctx);
+    if ((ch->revents & (POLLIN | POLLPRI | POLLRDHUP)) && ch->on_read != NULL)
+        ch->on_read(ch, receive_time_us, ch->ctx);
+    if ((ch->revents & POLLOUT) && ch->on_write != NULL)
+        ch->on_write(ch, ch->ctx);
 }
 
 const char *channel_events_to_string(int events, char *buf, int len)
@@ -147,12 +167,13 @@ const char *channel_events_to_string(int events, char *buf, int len)
     if (len > 0)
         buf[0] = '\0';
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (!(events & names[i].bit) || used >= len)
+        if (!(events & names[i].bit))
             continue;
-        int n = snprintf(buf + used, (size_t)(len - used), "%s%s",
+        int need = (int)strlen(names[i].name) + (used > 0);
+        if (used + need >= len)
+            break; /* whole names only */
+        used += snprintf(buf + used, (size_t)(len - used), "%s%s",
                          used > 0 ? " " : "", names[i].name);
-        if (n > 0)
-            used += n;
     }
     return buf;
 }

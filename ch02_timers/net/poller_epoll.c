@@ -66,15 +66,17 @@ static int epoll_poller_update(struct poller *p, struct channel *ch)
 {
     struct epoll_poller *ep = as_epoll(p);
     bool none = ch->events == CHANNEL_EVENT_NONE;
-    int err = 0;
+    int err;
     if (ch->poller_slot == SLOT_ADDED) {
         if (!none)
             return epoll_control(ep, EPOLL_CTL_MOD, ch);
         err = epoll_control(ep, EPOLL_CTL_DEL, ch);
-        if (err != 0) /* the kernel no longer watches it either way */
+        if (err != 0) /* most likely the fd was closed before this */
             log_error("epoll_ctl DEL fd %d: %s", ch->fd, log_strerror(-err));
+        /* Either way the kernel no longer watches it for this channel, so
+         * the new (empty) interest stands: report success. */
         ch->poller_slot = SLOT_DETACHED;
-        return err;
+        return 0;
     }
     if (none)
         return 0; /* unknown or detached, and nothing to watch */

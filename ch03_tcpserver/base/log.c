@@ -113,10 +113,12 @@ static const char *basename_of(const char *path)
     return slash != NULL ? slash + 1 : path;
 }
 
+/* Formats into line[LOG_LINE_MAX]: at most LOG_LINE_MAX - 1 characters of
+ * text, then '\n' over the NUL that snprintf left after them. */
 static size_t format_line(char *line, enum log_level level, const char *file,
                           int lineno, const char *fmt, va_list *ap)
 {
-    const size_t cap = LOG_LINE_MAX - 1; /* keep room for the '\n' */
+    const size_t cap = LOG_LINE_MAX; /* text + NUL */
     int64_t now = timestamp_wall_us();
     int n = snprintf(line, cap, "%s.%06d %d %s %s:%d ",
                      date_part(now / TIMESTAMP_US_PER_SEC),

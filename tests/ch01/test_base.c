@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/timestamp.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -152,27 +153,56 @@ START_TEST(log_long_message_is_cut)
     free(big);
     log_set_sink(NULL);
     ck_assert_int_eq(cap.lines, 1);
-    ck_assert_int_eq(cap.len, LOG_LINE_MAX - 1);
+    ck_assert_int_eq(cap.len, LOG_LINE_MAX); /* the newline included */
     ck_assert_int_eq(memcmp(cap.text + cap.len - 4, "...\n", 4), 0);
 }
 END_TEST
 
-static struct capture fatal_capture;
+/* The child's sink: plain C, no Check calls (they would write to Check's
+ * channel from a forked process); it forwards lines and flushes to a pipe. */
+static int fatal_pipe = -1;
+
+static void pipe_output(const char *line, size_t len, void *ctx)
+{
+    (void)ctx;
+    (void)!write(fatal_pipe, line, len);
+}
+
+static void pipe_flush(void *ctx)
+{
+    (void)ctx;
+    (void)!write(fatal_pipe, "<flushed>", 9);
+}
 
 static void log_fatal_in_child(void *arg)
 {
-    (void)arg;
-    static struct log_sink sink = {capture_output, capture_flush,
-                                   &fatal_capture};
+    fatal_pipe = *(int *)arg;
+    static struct log_sink sink = {pipe_output, pipe_flush, NULL};
     log_set_sink(&sink);
     log_fatal("the end %d", 7); /* must abort */
 }
 
 START_TEST(log_fatal_aborts)
 {
-    int status = test_run_in_child(log_fatal_in_child, NULL);
+    int fds[2];
+    ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+    pid_t pid = test_fork_child(log_fatal_in_child, &fds[1], &fds[1], 1);
+    test_close(fds[1]);
+    char text[1024];
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fds[0], text + len, sizeof text - 1 - len)) > 0)
+        len += (size_t)n;
+    text[len] = '\0';
+    test_close(fds[0]);
+    int status = test_wait_child(pid);
     ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
                   "child status %#x, expected SIGABRT", status);
+    /* the line was written at FATAL level, then the sink flushed */
+    ck_assert_msg(strstr(text, " FATAL test_base.c:") != NULL, "got: %s", text);
+    const char *msg = strstr(text, "the end 7\n");
+    ck_assert_msg(msg != NULL, "got: %s", text);
+    ck_assert_str_eq(msg, "the end 7\n<flushed>");
 }
 END_TEST
 

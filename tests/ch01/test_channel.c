@@ -6,6 +6,7 @@
 
 #include "net/channel.h"
 #include "net/event_loop.h"
+#include "net/poller.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,8 +24,9 @@ struct probe {
     int quit_on;   /* quit the loop after this many callbacks in all */
     int drain_fd;  /* read callback drains this fd, if >= 0 */
     struct probe *victim; /* an earlier callback does something to it */
-    enum { DO_NOTHING, DO_REMOVE, DO_DISABLE_READ, DO_DISABLE_ALL,
-           DO_REMOVE_AND_FREE } action;
+    enum { DO_NOTHING, DO_REMOVE, DO_REMOVE_AND_READD, DO_DISABLE_READ,
+           DO_DISABLE_ALL, DO_DISABLE_AND_REENABLE, DO_REMOVE_AND_FREE } action;
+    int interest; /* what the probe watches: for READD and REENABLE */
 };
 
 /* The probe freed by DO_REMOVE_AND_FREE, so the test never reads it. */
@@ -43,6 +45,20 @@ static void after_callback(struct probe *p)
         switch (p->action) {
         case DO_REMOVE:
             channel_remove(&v->ch);
+            break;
+        case DO_REMOVE_AND_READD: /* back in the poller, not in this batch */
+            channel_remove(&v->ch);
+            ck_assert_int_eq(v->interest == CHANNEL_EVENT_WRITE
+                                 ? channel_enable_writing(&v->ch)
+                                 : channel_enable_reading(&v->ch),
+                             0);
+            break;
+        case DO_DISABLE_AND_REENABLE:
+            ck_assert_int_eq(channel_disable_all(&v->ch), 0);
+            ck_assert_int_eq(v->interest == CHANNEL_EVENT_WRITE
+                                 ? channel_enable_writing(&v->ch)
+                                 : channel_enable_reading(&v->ch),
+                             0);
             break;
         case DO_DISABLE_READ:
             ck_assert_int_eq(channel_disable_reading(&v->ch), 0);
@@ -336,66 +352,107 @@ START_TEST(socket_peer_close_with_data_is_a_read)
 END_TEST
 
 /* Two ready channels in one batch; whichever is dispatched first acts on
- * the other. The other must then get no callback in that batch. */
-struct pair {
-    int fds_a[2], fds_b[2];
-    struct probe *a, *b;
+ * the other. The other must then get no callback in that batch. Each is
+ * ready in one of three ways. */
+enum ready_kind {
+    READABLE, /* a pipe with data: POLLIN */
+    HANGUP,   /* a pipe whose writer closed, no data: POLLHUP */
+    ERRORED,  /* a pipe's write end whose reader closed: POLLERR */
 };
 
-static void pair_init(struct pair *pr, struct event_loop *loop, int action)
+struct member {
+    struct probe *probe;
+    int fds[2]; /* -1 once closed */
+};
+
+struct pair {
+    struct member a, b;
+};
+
+static void member_init(struct member *m, struct event_loop *loop,
+                        enum ready_kind kind)
 {
-    test_pipe(pr->fds_a);
-    test_pipe(pr->fds_b);
-    pr->a = calloc(1, sizeof *pr->a);
-    pr->b = calloc(1, sizeof *pr->b);
-    probe_init(pr->a, loop, pr->fds_a[0]);
-    probe_init(pr->b, loop, pr->fds_b[0]);
-    pr->a->victim = pr->b;
-    pr->b->victim = pr->a;
-    pr->a->action = pr->b->action = action;
-    ck_assert_int_eq(channel_enable_reading(&pr->a->ch), 0);
-    ck_assert_int_eq(channel_enable_reading(&pr->b->ch), 0);
-    test_write_all(pr->fds_a[1], "a", 1);
-    test_write_all(pr->fds_b[1], "b", 1);
+    test_pipe(m->fds);
+    m->probe = calloc(1, sizeof *m->probe);
+    if (kind == ERRORED) {
+        probe_init(m->probe, loop, m->fds[1]);
+        m->probe->interest = CHANNEL_EVENT_WRITE;
+        ck_assert_int_eq(channel_enable_writing(&m->probe->ch), 0);
+        test_close(m->fds[0]);
+        m->fds[0] = -1;
+    } else {
+        probe_init(m->probe, loop, m->fds[0]);
+        m->probe->interest = CHANNEL_EVENT_READ;
+        ck_assert_int_eq(channel_enable_reading(&m->probe->ch), 0);
+        if (kind == READABLE) {
+            test_write_all(m->fds[1], "x", 1);
+        } else {
+            test_close(m->fds[1]);
+            m->fds[1] = -1;
+        }
+    }
+}
+
+static void pair_init(struct pair *pr, struct event_loop *loop, int action,
+                      enum ready_kind kind_a, enum ready_kind kind_b)
+{
+    member_init(&pr->a, loop, kind_a);
+    member_init(&pr->b, loop, kind_b);
+    pr->a.probe->victim = pr->b.probe;
+    pr->b.probe->victim = pr->a.probe;
+    pr->a.probe->action = pr->b.probe->action = action;
+}
+
+static void member_destroy(struct member *m)
+{
+    if (m->probe != NULL) {
+        probe_destroy(m->probe);
+        free(m->probe);
+    }
+    for (int i = 0; i < 2; i++)
+        if (m->fds[i] >= 0)
+            test_close(m->fds[i]);
 }
 
 static void pair_destroy(struct pair *pr)
 {
-    if (pr->a != NULL) {
-        probe_destroy(pr->a);
-        free(pr->a);
-    }
-    if (pr->b != NULL) {
-        probe_destroy(pr->b);
-        free(pr->b);
-    }
-    for (int i = 0; i < 2; i++) {
-        test_close(pr->fds_a[i]);
-        test_close(pr->fds_b[i]);
-    }
+    member_destroy(&pr->a);
+    member_destroy(&pr->b);
 }
 
-START_TEST(removed_in_batch_gets_no_callback)
+/* How many of the two got any callback this batch. */
+static int pair_called(const struct pair *pr)
 {
-    struct event_loop *loop = new_loop();
-    struct pair pr;
-    pair_init(&pr, loop, DO_REMOVE);
-    run_one_round(loop);
-    ck_assert_int_eq(total_calls(pr.a) + total_calls(pr.b), 1);
-    pair_destroy(&pr);
-    event_loop_free(loop);
+    return (total_calls(pr->a.probe) > 0) + (total_calls(pr->b.probe) > 0);
 }
-END_TEST
 
-START_TEST(disabled_in_batch_gets_no_callback)
+START_TEST(removed_or_disabled_in_batch_gets_no_callback)
 {
+    static const struct {
+        int action;
+        enum ready_kind a, b;
+    } cases[] = {
+        {DO_REMOVE, READABLE, READABLE},
+        {DO_REMOVE_AND_READD, READABLE, READABLE},
+        {DO_DISABLE_READ, READABLE, READABLE},
+        {DO_DISABLE_ALL, READABLE, READABLE},
+        {DO_DISABLE_AND_REENABLE, READABLE, READABLE},
+        {DO_DISABLE_ALL, READABLE, HANGUP},
+        {DO_REMOVE_AND_READD, READABLE, HANGUP},
+        {DO_DISABLE_AND_REENABLE, READABLE, HANGUP},
+        {DO_DISABLE_ALL, READABLE, ERRORED},
+        {DO_REMOVE_AND_READD, READABLE, ERRORED},
+        {DO_DISABLE_AND_REENABLE, READABLE, ERRORED},
+        {DO_DISABLE_ALL, HANGUP, ERRORED},
+    };
     struct event_loop *loop = new_loop();
-    int actions[] = {DO_DISABLE_READ, DO_DISABLE_ALL};
-    for (int i = 0; i < 2; i++) {
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct pair pr;
-        pair_init(&pr, loop, actions[i]);
+        pair_init(&pr, loop, cases[i].action, cases[i].a, cases[i].b);
         run_one_round(loop);
-        ck_assert_int_eq(total_calls(pr.a) + total_calls(pr.b), 1);
+        ck_assert_msg(pair_called(&pr) == 1,
+                      "case %zu: %d channels called back, expected 1", i,
+                      pair_called(&pr));
         pair_destroy(&pr);
     }
     event_loop_free(loop);
@@ -408,21 +465,21 @@ START_TEST(removed_and_freed_in_batch_is_never_touched)
      * valgrind would catch any later access by the loop. */
     struct event_loop *loop = new_loop();
     struct pair pr;
-    pair_init(&pr, loop, DO_REMOVE_AND_FREE);
+    pair_init(&pr, loop, DO_REMOVE_AND_FREE, READABLE, READABLE);
+    g_freed = NULL;
     run_one_round(loop);
-    ck_assert_msg(g_freed == pr.a || g_freed == pr.b, "nothing was freed");
-    struct probe *survivor = g_freed == pr.a ? pr.b : pr.a;
-    ck_assert_int_eq(total_calls(survivor), 1);
-    if (g_freed == pr.a)
-        pr.a = NULL;
-    else
-        pr.b = NULL;
+    ck_assert_msg(g_freed == pr.a.probe || g_freed == pr.b.probe,
+                  "nothing was freed");
+    struct member *gone = g_freed == pr.a.probe ? &pr.a : &pr.b;
+    struct member *survivor = gone == &pr.a ? &pr.b : &pr.a;
+    ck_assert_int_eq(total_calls(survivor->probe), 1);
+    gone->probe = NULL; /* freed by the survivor's callback */
     pair_destroy(&pr);
     event_loop_free(loop);
 }
 END_TEST
 
-static void remove_self_then_read_again(struct channel *ch, int64_t t,
+static void remove_self_in_read(struct channel *ch, int64_t t,
                                         void *ctx)
 {
     (void)t;
@@ -446,7 +503,7 @@ START_TEST(channel_removing_itself_gets_no_further_callback)
     int calls = 0;
     struct channel ch;
     channel_init(&ch, loop, fd, &calls);
-    channel_set_read_fn(&ch, remove_self_then_read_again);
+    channel_set_read_fn(&ch, remove_self_in_read);
     channel_set_write_fn(&ch, fail_write);
     ck_assert_int_eq(channel_enable_reading(&ch), 0);
     ck_assert_int_eq(channel_enable_writing(&ch), 0);
@@ -515,6 +572,126 @@ START_TEST(destroy_during_own_dispatch_aborts)
 }
 END_TEST
 
+/* At the poller itself: a channel with no interest is not reported at
+ * all, not even its hang-up (epoll takes it out of the set; poll skips it
+ * with a negative fd). Otherwise the loop would spin on it. */
+START_TEST(poller_reports_nothing_for_a_channel_without_interest)
+{
+    struct poller *pollers[] = {poller_epoll_new(), poller_poll_new()};
+    for (int k = 0; k < 2; k++) {
+        struct poller *p = pollers[k];
+        ck_assert_ptr_nonnull(p);
+        int fds[2];
+        test_pipe(fds);
+        test_write_all(fds[1], "x", 1);
+        test_close(fds[1]); /* readable and hung up */
+        struct channel ch;
+        memset(&ch, 0, sizeof ch);
+        ch.fd = fds[0];
+        ch.poller_slot = -1;
+        ch.events = CHANNEL_EVENT_READ;
+        ck_assert_int_eq(p->ops->update(p, &ch), 0);
+        struct channel *ready[4];
+        ck_assert_int_eq(p->ops->poll(p, 0, ready, 4), 1);
+        ck_assert_ptr_eq(ready[0], &ch);
+        ck_assert(ch.revents & POLLIN);
+        ch.events = CHANNEL_EVENT_NONE;
+        ck_assert_int_eq(p->ops->update(p, &ch), 0);
+        ck_assert_int_eq(p->channels, 1); /* still known */
+        ck_assert_int_eq(p->ops->poll(p, 0, ready, 4), 0);
+        ch.events = CHANNEL_EVENT_READ; /* attached again */
+        ck_assert_int_eq(p->ops->update(p, &ch), 0);
+        ck_assert_int_eq(p->ops->poll(p, 0, ready, 4), 1);
+        p->ops->remove(p, &ch);
+        ck_assert_int_eq(ch.poller_slot, -1);
+        ck_assert_int_eq(p->channels, 0);
+        p->ops->free(p);
+        test_close(fds[0]);
+    }
+}
+END_TEST
+
+/* Removing a channel from the middle (poll moves the last entry into the
+ * hole) leaves every other channel reported correctly. */
+START_TEST(removing_a_middle_channel_keeps_the_others)
+{
+    struct event_loop *loop = new_loop();
+    enum { N = 5 };
+    int fds[N][2];
+    struct probe probes[N];
+    for (int i = 0; i < N; i++) {
+        test_pipe(fds[i]);
+        probe_init(&probes[i], loop, fds[i][0]);
+        probes[i].drain_fd = fds[i][0];
+        ck_assert_int_eq(channel_enable_reading(&probes[i].ch), 0);
+    }
+    probe_destroy(&probes[1]);
+    probe_destroy(&probes[3]);
+    for (int i = 0; i < N; i++)
+        test_write_all(fds[i][1], "x", 1);
+    run_one_round(loop);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(probes[i].reads, i == 1 || i == 3 ? 0 : 1);
+    /* The removed fds are watched no more, under any channel's name. */
+    char c;
+    ck_assert_int_eq(read(fds[1][0], &c, 1), 1);
+    ck_assert_int_eq(read(fds[3][0], &c, 1), 1);
+    test_write_all(fds[1][1], "y", 1);
+    test_write_all(fds[3][1], "y", 1);
+    run_one_round(loop);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(probes[i].reads, i == 1 || i == 3 ? 0 : 1);
+    /* and each remaining channel still maps to its own fd */
+    test_write_all(fds[4][1], "z", 1);
+    run_one_round(loop);
+    ck_assert_int_eq(probes[4].reads, 2);
+    ck_assert_int_eq(probes[0].reads + probes[2].reads, 2);
+    for (int i = 0; i < N; i++) {
+        if (i != 1 && i != 3)
+            probe_destroy(&probes[i]);
+        test_close(fds[i][0]);
+        test_close(fds[i][1]);
+    }
+    event_loop_free(loop);
+}
+END_TEST
+
+/* More ready channels than the ready list holds at first (16): the batch
+ * is cut, the rest come back next round, and the list grows. */
+START_TEST(more_ready_channels_than_the_ready_list)
+{
+    struct event_loop *loop = new_loop();
+    enum { N = 40 };
+    int fds[N];
+    struct probe probes[N];
+    for (int i = 0; i < N; i++) {
+        fds[i] = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+        ck_assert_int_ge(fds[i], 0);
+        probe_init(&probes[i], loop, fds[i]);
+        probes[i].drain_fd = fds[i];
+        ck_assert_int_eq(channel_enable_reading(&probes[i].ch), 0);
+    }
+    int rounds = 0, total = 0;
+    while (total < N && rounds < 10) {
+        run_one_round(loop);
+        rounds++;
+        total = 0;
+        for (int i = 0; i < N; i++)
+            total += probes[i].reads;
+    }
+    ck_assert_int_eq(total, N);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(probes[i].reads, 1); /* each exactly once */
+    ck_assert_int_ge(rounds, 2); /* 16 fit in the first batch */
+    ck_assert_int_le(rounds, 3); /* then 32 */
+    for (int i = 0; i < N; i++) {
+        probe_destroy(&probes[i]);
+        test_close(fds[i]);
+    }
+    event_loop_free(loop);
+}
+END_TEST
+
 START_TEST(events_to_string)
 {
     char buf[64];
@@ -522,8 +699,9 @@ START_TEST(events_to_string)
                                               sizeof buf),
                      "IN HUP");
     ck_assert_str_eq(channel_events_to_string(0, buf, sizeof buf), "");
+    /* whole names only: "OUT ERR" does not fit in 5 bytes */
     ck_assert_str_eq(channel_events_to_string(POLLOUT | POLLERR, buf, 5),
-                     "OUT ");
+                     "OUT");
 }
 END_TEST
 
@@ -540,12 +718,14 @@ Suite *test_suite(void)
     tcase_add_test(tc, hang_up_without_data_calls_close);
     tcase_add_test(tc, error_event_calls_error);
     tcase_add_test(tc, socket_peer_close_with_data_is_a_read);
-    tcase_add_test(tc, removed_in_batch_gets_no_callback);
-    tcase_add_test(tc, disabled_in_batch_gets_no_callback);
+    tcase_add_test(tc, removed_or_disabled_in_batch_gets_no_callback);
     tcase_add_test(tc, removed_and_freed_in_batch_is_never_touched);
     tcase_add_test(tc, channel_removing_itself_gets_no_further_callback);
     tcase_add_test(tc, regular_file_reading_is_refused_by_epoll_only);
     tcase_add_test(tc, destroy_during_own_dispatch_aborts);
+    tcase_add_test(tc, poller_reports_nothing_for_a_channel_without_interest);
+    tcase_add_test(tc, removing_a_middle_channel_keeps_the_others);
+    tcase_add_test(tc, more_ready_channels_than_the_ready_list);
     tcase_add_test(tc, events_to_string);
     suite_add_tcase(s, tc);
     return s;

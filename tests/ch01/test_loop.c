@@ -22,6 +22,8 @@ static struct event_loop *new_loop(void)
     return loop;
 }
 
+static void count_fn(struct event_loop *loop, void *ctx);
+
 static void quit_fn(struct event_loop *loop, void *ctx)
 {
     int *calls = ctx;
@@ -110,8 +112,9 @@ START_TEST(quit_from_a_read_callback_ends_after_the_round)
     int functor_calls = 0;
     counter_signal(&c);
     /* Queued before the run: runs in the same round as the callback that
-     * quits, because quit ends the loop only after the round. */
-    ck_assert_int_eq(event_loop_queue(loop, quit_fn, &functor_calls), 0);
+     * quits, because quit ends the loop only after the round. It does not
+     * quit itself: only the read callback does. */
+    ck_assert_int_eq(event_loop_queue(loop, count_fn, &functor_calls), 0);
     ck_assert_int_eq(event_loop_run(loop), 0);
     ck_assert_int_eq(c.reads, 1);
     ck_assert_int_eq(functor_calls, 1);
@@ -362,6 +365,61 @@ START_TEST(poller_chosen_in_code_and_by_environment)
 }
 END_TEST
 
+/* A signal that interrupts the wait (no SA_RESTART) is not an error: the
+ * loop goes round again. */
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int signo)
+{
+    (void)signo;
+    alarms++;
+}
+
+struct signaller {
+    pthread_t target;
+    struct counter *c;
+};
+
+/* Interrupts the loop's thread every 10 ms for 200 ms, so that some
+ * signal surely arrives while it waits (even under valgrind, which runs
+ * threads slowly), then wakes it for real. */
+static void *signal_repeatedly(void *arg)
+{
+    struct signaller *s = arg;
+    for (int i = 0; i < 20; i++) {
+        usleep(10 * 1000);
+        pthread_kill(s->target, SIGALRM);
+    }
+    uint64_t one = 1;
+    (void)!write(s->c->fd, &one, sizeof one);
+    return NULL;
+}
+
+START_TEST(signal_interrupting_the_wait_is_harmless)
+{
+    struct event_loop *loop = new_loop();
+    struct counter c;
+    counter_init(&c, loop);
+    c.quit_after = 1;
+    struct sigaction sa = {.sa_handler = on_alarm}, old;
+    sigemptyset(&sa.sa_mask); /* no SA_RESTART: the wait fails with EINTR */
+    ck_assert_int_eq(sigaction(SIGALRM, &sa, &old), 0);
+    alarms = 0;
+    struct signaller s = {pthread_self(), &c};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, signal_repeatedly, &s), 0);
+    ck_assert_int_eq(event_loop_run(loop), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(alarms, 20);
+    ck_assert_int_eq(c.reads, 1);
+    /* interrupted waits count as rounds; the read came in a later one */
+    ck_assert_uint_ge(event_loop_iterations(loop), 2);
+    sigaction(SIGALRM, &old, NULL);
+    counter_destroy(&c);
+    event_loop_free(loop);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("ch01 event loop");
@@ -379,6 +437,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, loop_used_from_another_thread_aborts);
     tcase_add_test(tc, free_with_a_registered_channel_aborts);
     tcase_add_test(tc, poller_chosen_in_code_and_by_environment);
+    tcase_add_test(tc, signal_interrupting_the_wait_is_harmless);
     suite_add_tcase(s, tc);
     return s;
 }
