@@ -5,6 +5,7 @@
 #   make memcheck     every test program under valgrind (leaks, fds)
 #   make asan         the suites under AddressSanitizer + UBSan
 #   make lint         cppcheck and clang-tidy, every chapter
+#   make fuzz         the fuzz targets, FUZZ_SECONDS each (default 30)
 #   make docs         Doxygen sites of every chapter; diagrams up to date
 #   make bench        the benchmarks, ours beside the peers, in one run
 #   make diff CH=NN   what chapter NN changed (diff -ruN against NN-1)
@@ -17,7 +18,7 @@
 CHAPTERS := $(sort $(wildcard ch[0-9][0-9]_*))
 LATEST := $(lastword $(CHAPTERS))
 
-.PHONY: all test memcheck asan lint docs run bench diff diagrams deps clean
+.PHONY: all test memcheck asan lint fuzz docs run bench diff diagrams deps clean
 
 # Runs a target in every chapter; keeps going, and fails at the end if any
 # chapter failed, so that one run shows every broken chapter.
@@ -44,6 +45,9 @@ asan:
 lint:
 	$(call each_chapter,lint)
 
+fuzz:
+	$(call each_chapter,fuzz)
+
 docs:
 	@tools/deps docs
 	@tools/diagrams --check
@@ -63,7 +67,7 @@ diff:
 	@tools/chapter-diff $(CH)
 
 deps:
-	@tools/deps build memcheck lint docs bench
+	@tools/deps build memcheck lint docs bench fuzz
 
 clean:
 	@for ch in $(CHAPTERS); do $(MAKE) --no-print-directory -C $$ch clean; done

@@ -12,6 +12,8 @@
 #   make asan       the suites built with AddressSanitizer + UBSan
 #   make lint       cppcheck and clang-tidy on the chapter's sources
 #   make docs       Doxygen HTML of the headers plus the guides; warnings fail
+#   make fuzz       the libFuzzer targets (tests/chNN/fuzz_*.c) for
+#                   FUZZ_SECONDS each (default 30)
 #   make bench      the benchmarks of tools/bench/ch01..chNN
 #   make clean
 #
@@ -60,8 +62,8 @@ SUPPORT_INCLUDES := -I$(TOP)/tests/support \
 TEST_SRCS := $(foreach d,$(SUITE_DIRS),$(wildcard $(TOP)/tests/$(d)/test_*.c))
 TESTS := $(patsubst $(TOP)/tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
-.PHONY: all build test memcheck asan lint docs bench clean deps \
-	run-tests run-memcheck run-lint run-docs run-bench
+.PHONY: all build test memcheck asan lint docs bench clean deps fuzz \
+	run-tests run-memcheck run-lint run-docs run-bench run-fuzz
 .DELETE_ON_ERROR:
 # Keep the objects of test programs and examples: they are intermediate
 # files of chained rules, which make would otherwise delete and rebuild.
@@ -156,6 +158,38 @@ run-docs:
 	@if [ -s $(BUILD)/docs/warnings.log ]; then \
 		cat $(BUILD)/docs/warnings.log; echo "docs: warnings above"; exit 1; fi
 	@echo "docs: $(CURDIR)/$(BUILD)/docs/html/index.html"
+
+# --- fuzzing ------------------------------------------------------------------
+# Each tests/chNN/fuzz_NAME.c is a libFuzzer target, built with clang and
+# the sanitizers, started from the seeds in tests/chNN/corpus/NAME/; what
+# it discovers goes to build-fuzz/, never into the committed seeds.
+
+FUZZ_SRCS := $(foreach d,$(SUITE_DIRS),$(wildcard $(TOP)/tests/$(d)/fuzz_*.c))
+FUZZ_BINS := $(patsubst $(TOP)/tests/%.c,build-fuzz/%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 30
+
+fuzz:
+	@$(DEPS) fuzz
+	@$(MAKE) --no-print-directory run-fuzz
+
+build-fuzz/%: $(TOP)/tests/%.c $(LIB_SRCS)
+	@mkdir -p $(@D)
+	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		-D_GNU_SOURCE -I. $(LIB_SRCS) $< -o $@ -pthread
+
+run-fuzz: $(FUZZ_BINS)
+	@[ -n "$(FUZZ_BINS)" ] || echo "  (no fuzz targets up to chapter $(CHAPTER))"
+	@for bin in $(FUZZ_BINS); do \
+		name=$$(basename $$bin); dir=$$(basename $$(dirname $$bin)); \
+		seeds=$(TOP)/tests/$$dir/corpus/$${name#fuzz_}; \
+		mkdir -p build-fuzz/corpus/$$name; \
+		echo "  fuzz  $$dir/$$name for $(FUZZ_SECONDS) s"; \
+		$$bin -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=build-fuzz/ \
+			build-fuzz/corpus/$$name $$seeds 2>build-fuzz/$$name.log \
+			|| { tail -n 40 build-fuzz/$$name.log; exit 1; }; \
+		grep -E "stat::number_of_executed_units|cov:" build-fuzz/$$name.log | tail -n 2; \
+	done
 
 # --- benchmarks ---------------------------------------------------------------
 
