@@ -208,9 +208,9 @@ $(BUILD)/bench/%: $(TOP)/tools/bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< $(LIB) -o $@ $(PEER_LIBS) $(LDLIBS)
 
-run-bench: $(BENCH_PROGS)
+run-bench: $(BENCH_PROGS) $(EXAMPLES)
 	@for d in $(BENCH_DIRS); do \
-		$(TOP)/tools/bench/$$d/run $(CURDIR)/$(BUILD)/bench/$$d || exit 1; done
+		$(TOP)/tools/bench/$$d/run $(CURDIR)/$(BUILD) || exit 1; done
 
 clean:
 	rm -rf build build-*

@@ -6,6 +6,7 @@
 #ifndef MUDUO_BENCH_UTIL_H
 #define MUDUO_BENCH_UTIL_H
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -28,6 +29,13 @@ static inline long bench_raise_fd_limit(void)
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
         getrlimit(RLIMIT_NOFILE, &rl);
     return (long)rl.rlim_cur;
+}
+
+/* Peers that write with write(2) would die of SIGPIPE when the other end
+ * closes first; the benchmark programs ignore it, as servers do. */
+static inline void bench_ignore_sigpipe(void)
+{
+    signal(SIGPIPE, SIG_IGN);
 }
 
 static inline long bench_arg(const char *value, const char *name, long min)
