@@ -241,6 +241,16 @@ int event_loop_queue_size(const struct event_loop *loop)
     return loop->pending.len;
 }
 
+/* Now plus a delay (negative counts as 0), saturating: a delay too long
+ * to represent means "never", not a time in the past. */
+static int64_t time_after(int64_t delay_us)
+{
+    int64_t now = timestamp_mono_us();
+    if (delay_us <= 0)
+        return now;
+    return delay_us > INT64_MAX - now ? INT64_MAX : now + delay_us;
+}
+
 uint64_t event_loop_run_at(struct event_loop *loop, int64_t when_us,
                            event_loop_timer_fn *fn, void *ctx)
 {
@@ -255,8 +265,7 @@ uint64_t event_loop_run_at(struct event_loop *loop, int64_t when_us,
 uint64_t event_loop_run_after(struct event_loop *loop, int64_t delay_us,
                               event_loop_timer_fn *fn, void *ctx)
 {
-    int64_t delay = delay_us > 0 ? delay_us : 0;
-    return event_loop_run_at(loop, timestamp_mono_us() + delay, fn, ctx);
+    return event_loop_run_at(loop, time_after(delay_us), fn, ctx);
 }
 
 uint64_t event_loop_run_every(struct event_loop *loop, int64_t interval_us,
@@ -267,8 +276,8 @@ uint64_t event_loop_run_every(struct event_loop *loop, int64_t interval_us,
         errno = EINVAL;
         return 0;
     }
-    return timer_queue_add(loop->timers, timestamp_mono_us() + interval_us,
-                           interval_us, fn, ctx);
+    return timer_queue_add(loop->timers, time_after(interval_us), interval_us,
+                           fn, ctx);
 }
 
 void event_loop_cancel_timer(struct event_loop *loop, uint64_t timer_id)

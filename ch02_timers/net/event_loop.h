@@ -128,8 +128,8 @@ void event_loop_cancel_timer(struct event_loop *loop, uint64_t timer_id);
 int event_loop_timer_expiration(const struct event_loop *loop,
                                 uint64_t timer_id, int64_t *when_us);
 
-/** @brief Timers that will still run (a one-shot timer whose callback is
- * running no longer counts; a repeating one does). */
+/** @brief Timers that will still run: a one-shot timer stops counting
+ * when its callback starts; a repeating one counts until cancelled. */
 size_t event_loop_timer_count(const struct event_loop *loop);
 
 /** @brief True when the calling thread owns @p loop. Thread-safe. */

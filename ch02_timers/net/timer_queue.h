@@ -59,8 +59,9 @@ void timer_queue_cancel(struct timer_queue *tq, uint64_t id);
 int timer_queue_expiration(const struct timer_queue *tq, uint64_t id,
                            int64_t *when_us);
 
-/** @brief Timers that will still run: the pending ones, and the repeating
- * ones of the batch being run that were not cancelled. O(batch). */
+/** @brief Timers that will still run: the pending ones, and those of the
+ * batch being run that were not cancelled, except one-shots that have
+ * already run (or are running). O(batch). */
 size_t timer_queue_size(const struct timer_queue *tq);
 
 /** @brief Sets the timerfd to the earliest expiration if that changed

@@ -50,6 +50,14 @@ struct heap_entry {
  * Children of i: 4i+1 .. 4i+4; parent: (i-1)/4. */
 #define HEAP_ARITY 4
 
+/* The id index: slots[id & (capacity - 1)] holds a slot or NO_SLOT; ids
+ * whose entry is taken go to the overflow map. */
+struct id_index {
+    uint32_t *slots;
+    uint32_t capacity;
+    struct id_map overflow;
+};
+
 struct timer_queue {
     struct event_loop *loop;
     int timerfd;
@@ -65,14 +73,13 @@ struct timer_queue {
     uint32_t heap_capacity;
 
     /* id -> slot for every PENDING or RUNNING timer: see find_slot(). */
-    uint32_t *index; /* index[id & (index_capacity - 1)]: a slot or NO_SLOT */
-    uint32_t index_capacity;
+    struct id_index index;
     uint32_t indexed; /* timers findable by id */
-    struct id_map overflow;
     uint64_t next_id;  /* ids are a sequence: 1, 2, 3, ... */
 
     uint32_t *batch; /* slots of the expired timers being run */
     uint32_t batch_len;
+    uint32_t batch_next; /* the first entry of the batch not yet run */
     uint32_t batch_capacity;
 };
 
@@ -220,64 +227,74 @@ static void free_slot(struct timer_queue *tq, uint32_t slot)
 
 static uint32_t find_slot(const struct timer_queue *tq, uint64_t id)
 {
-    if (tq->index_capacity == 0 || id == 0)
+    const struct id_index *ix = &tq->index;
+    if (ix->capacity == 0 || id == 0)
         return NO_SLOT;
-    uint32_t slot = tq->index[id & (tq->index_capacity - 1)];
+    uint32_t slot = ix->slots[id & (ix->capacity - 1)];
     if (slot != NO_SLOT && tq->timers[slot].id == id)
         return slot;
-    if (tq->overflow.len > 0 && id_map_get(&tq->overflow, id, &slot))
+    if (ix->overflow.len > 0 && id_map_get(&ix->overflow, id, &slot))
         return slot;
     return NO_SLOT;
 }
 
-/* Makes id findable; only fails (-ENOMEM) when the overflow cannot grow. */
-static int index_put(struct timer_queue *tq, uint64_t id, uint32_t slot)
+/* Makes id findable in ix; fails (-ENOMEM) only when the overflow map
+ * cannot grow. */
+static int index_put(struct id_index *ix, uint64_t id, uint32_t slot)
 {
-    uint32_t *entry = &tq->index[id & (tq->index_capacity - 1)];
-    if (*entry == NO_SLOT)
+    uint32_t *entry = &ix->slots[id & (ix->capacity - 1)];
+    if (*entry == NO_SLOT) {
         *entry = slot;
-    else if (id_map_put(&tq->overflow, id, slot) != 0)
-        return -ENOMEM;
-    tq->indexed++;
-    return 0;
+        return 0;
+    }
+    return id_map_put(&ix->overflow, id, slot);
 }
 
 static void index_remove(struct timer_queue *tq, uint64_t id, uint32_t slot)
 {
-    uint32_t *entry = &tq->index[id & (tq->index_capacity - 1)];
+    uint32_t *entry = &tq->index.slots[id & (tq->index.capacity - 1)];
     if (*entry == slot)
         *entry = NO_SLOT;
     else
-        id_map_remove(&tq->overflow, id);
+        id_map_remove(&tq->index.overflow, id);
     tq->indexed--;
 }
 
+static void index_destroy(struct id_index *ix)
+{
+    free(ix->slots);
+    id_map_destroy(&ix->overflow);
+}
+
 /* Room to index one more timer: keeps the array at least twice as large
- * as the number of timers, rebuilding it (and the overflow) when it
- * doubles. */
+ * as the number of timers. When it must double, the new index is built
+ * on the side and replaces the old one only once it is complete, so that
+ * running out of memory changes nothing. */
 static int reserve_index(struct timer_queue *tq)
 {
-    if (tq->indexed + 1 <= tq->index_capacity / 2)
+    if (tq->indexed + 1 <= tq->index.capacity / 2)
         return 0;
-    uint32_t capacity = tq->index_capacity == 0 ? 64 : tq->index_capacity * 2;
-    uint32_t *index = capacity > tq->index_capacity
-                          ? malloc((size_t)capacity * sizeof *index)
-                          : NULL;
-    if (index == NULL)
+    struct id_index fresh = {.capacity = tq->index.capacity == 0
+                                             ? 64
+                                             : tq->index.capacity * 2};
+    id_map_init(&fresh.overflow);
+    fresh.slots = fresh.capacity > tq->index.capacity
+                      ? malloc((size_t)fresh.capacity * sizeof *fresh.slots)
+                      : NULL;
+    if (fresh.slots == NULL)
         return -ENOMEM;
-    for (uint32_t i = 0; i < capacity; i++)
-        index[i] = NO_SLOT;
-    free(tq->index);
-    tq->index = index;
-    tq->index_capacity = capacity;
-    tq->indexed = 0;
-    id_map_destroy(&tq->overflow);
+    for (uint32_t i = 0; i < fresh.capacity; i++)
+        fresh.slots[i] = NO_SLOT;
     for (uint32_t slot = 0; slot < tq->capacity; slot++) {
         const struct timer *t = &tq->timers[slot];
         if ((t->state == TIMER_PENDING || t->state == TIMER_RUNNING) &&
-            index_put(tq, t->id, slot) != 0)
-            log_fatal("timer index rebuild: out of memory");
+            index_put(&fresh, t->id, slot) != 0) {
+            index_destroy(&fresh);
+            return -ENOMEM;
+        }
     }
+    index_destroy(&tq->index);
+    tq->index = fresh;
     return 0;
 }
 
@@ -296,13 +313,12 @@ uint64_t timer_queue_add(struct timer_queue *tq, int64_t when_us,
         return 0;
     }
     uint64_t id = tq->next_id;
-    tq->timers[slot].id = id; /* index_put() may look at it */
-    tq->timers[slot].state = TIMER_PENDING;
-    if (index_put(tq, id, slot) != 0) {
+    if (index_put(&tq->index, id, slot) != 0) {
         free_slot(tq, slot);
         errno = ENOMEM;
         return 0;
     }
+    tq->indexed++;
     tq->next_id++;
     tq->timers[slot] = (struct timer){
         .when = when_us,
@@ -348,7 +364,9 @@ size_t timer_queue_size(const struct timer_queue *tq)
     size_t n = tq->heap_len;
     for (uint32_t i = 0; i < tq->batch_len; i++) {
         const struct timer *t = &tq->timers[tq->batch[i]];
-        n += t->state == TIMER_RUNNING && t->interval > 0;
+        /* repeating ones come back; one-shots only if still to run */
+        n += t->state == TIMER_RUNNING &&
+             (t->interval > 0 || i >= tq->batch_next);
     }
     return n;
 }
@@ -360,9 +378,15 @@ size_t timer_queue_size(const struct timer_queue *tq)
  * loop was busy), the first slot after now, rather than a burst. */
 static int64_t next_expiration(const struct timer *t, int64_t now)
 {
+    if (t->when > INT64_MAX - t->interval)
+        return INT64_MAX; /* past the end of time: never */
     int64_t next = t->when + t->interval;
-    if (next <= now)
-        next = t->when + t->interval * ((now - t->when) / t->interval + 1);
+    if (next <= now) {
+        int64_t periods = (now - t->when) / t->interval + 1;
+        if (periods > (INT64_MAX - t->when) / t->interval)
+            return INT64_MAX;
+        next = t->when + t->interval * periods;
+    }
     return next;
 }
 
@@ -407,6 +431,7 @@ static void finish_batch(struct timer_queue *tq, int64_t now)
         free_slot(tq, slot);
     }
     tq->batch_len = 0;
+    tq->batch_next = 0;
 }
 
 static void on_timerfd_readable(struct channel *ch, int64_t receive_time_us,
@@ -423,6 +448,7 @@ static void on_timerfd_readable(struct channel *ch, int64_t receive_time_us,
     int64_t now = timestamp_mono_us();
     collect_expired(tq, now);
     for (uint32_t i = 0; i < tq->batch_len; i++) {
+        tq->batch_next = i + 1;
         /* A callback may add timers (the slab may move: index it afresh
          * each time) or cancel any timer, including later ones of this
          * batch, which are then skipped. */
@@ -474,7 +500,7 @@ struct timer_queue *timer_queue_new(struct event_loop *loop)
     tq->armed_when = NOT_ARMED;
     tq->free_head = UINT32_MAX;
     tq->next_id = 1;
-    id_map_init(&tq->overflow);
+    id_map_init(&tq->index.overflow);
     channel_init(&tq->channel, loop, tq->timerfd, tq);
     channel_set_read_fn(&tq->channel, on_timerfd_readable);
     int err = channel_enable_reading(&tq->channel);
@@ -495,8 +521,7 @@ void timer_queue_free(struct timer_queue *tq)
     channel_remove(&tq->channel);
     channel_destroy(&tq->channel);
     close(tq->timerfd);
-    id_map_destroy(&tq->overflow);
-    free(tq->index);
+    index_destroy(&tq->index);
     free(tq->timers);
     free(tq->heap);
     free(tq->batch);

@@ -332,6 +332,84 @@ START_TEST(cancel_stale_or_unknown_ids_is_harmless)
 }
 END_TEST
 
+START_TEST(delays_too_long_to_represent_mean_never)
+{
+    struct event_loop *loop = new_loop();
+    uint64_t a = event_loop_run_after(loop, INT64_MAX, must_not_run, NULL);
+    uint64_t b = event_loop_run_every(loop, INT64_MAX, must_not_run, NULL);
+    uint64_t c = event_loop_run_at(loop, INT64_MAX, must_not_run, NULL);
+    ck_assert(a != 0 && b != 0 && c != 0);
+    int64_t when;
+    ck_assert_int_eq(event_loop_timer_expiration(loop, a, &when), 0);
+    ck_assert_int_eq(when, INT64_MAX); /* saturated, not wrapped */
+    ck_assert_int_eq(event_loop_timer_expiration(loop, b, &when), 0);
+    ck_assert_int_eq(when, INT64_MAX);
+    ck_assert_uint_ne(event_loop_run_after(loop, 30 * MS, quit_timer, NULL),
+                      0);
+    run_guarded(loop, "huge delays");
+    ck_assert_uint_eq(event_loop_timer_count(loop), 3);
+    event_loop_free(loop);
+}
+END_TEST
+
+/* A repeating timer close to the end of time stops there instead of
+ * wrapping into the past and firing in a burst. */
+static void late_ticker(struct event_loop *loop, uint64_t id, void *ctx)
+{
+    int *fires = ctx;
+    (*fires)++;
+    int64_t when;
+    ck_assert_int_eq(event_loop_timer_expiration(loop, id, &when), 0);
+}
+
+START_TEST(repeating_timer_near_the_end_of_time_saturates)
+{
+    struct event_loop *loop = new_loop();
+    int fires = 0;
+    /* interval so large that the second expiration would overflow */
+    uint64_t id = event_loop_run_every(loop, INT64_MAX / 2 + 1, late_ticker,
+                                       &fires);
+    ck_assert_uint_ne(id, 0);
+    int64_t when;
+    ck_assert_int_eq(event_loop_timer_expiration(loop, id, &when), 0);
+    ck_assert_int_gt(when, INT64_MAX / 2); /* far in the future */
+    ck_assert_uint_ne(event_loop_run_after(loop, 20 * MS, quit_timer, NULL),
+                      0);
+    run_guarded(loop, "near the end of time");
+    ck_assert_int_eq(fires, 0);
+    event_loop_free(loop);
+}
+END_TEST
+
+/* Counting from inside a batch: one-shots still to run are counted. */
+struct count_probe {
+    size_t seen[2];
+    int n;
+};
+
+static void record_count(struct event_loop *loop, uint64_t id, void *ctx)
+{
+    struct count_probe *p = ctx;
+    (void)id;
+    p->seen[p->n++] = event_loop_timer_count(loop);
+}
+
+START_TEST(timer_count_inside_a_batch)
+{
+    struct event_loop *loop = new_loop();
+    struct count_probe p = {.n = 0};
+    int64_t due = timestamp_mono_us() - 10 * MS; /* both in one batch */
+    ck_assert_uint_ne(event_loop_run_at(loop, due, record_count, &p), 0);
+    ck_assert_uint_ne(event_loop_run_at(loop, due + 1, record_count, &p), 0);
+    ck_assert_uint_ne(event_loop_run_at(loop, due + 2, quit_timer, NULL), 0);
+    ck_assert_int_eq(event_loop_run(loop), 0);
+    ck_assert_int_eq(p.n, 2);
+    ck_assert_uint_eq(p.seen[0], 2); /* the second and the quit timer */
+    ck_assert_uint_eq(p.seen[1], 1); /* the quit timer */
+    event_loop_free(loop);
+}
+END_TEST
+
 /* A zero-delay timer that re-adds itself: each must run in a new round. */
 struct chain {
     int left;
@@ -568,8 +646,10 @@ START_TEST(random_adds_and_cancels_match_a_model)
             whens[created] = far + rand_r(&seed) % 1000000;
             ids[created] = event_loop_run_at(loop, whens[created],
                                              must_not_run, NULL);
-            ck_assert_uint_eq(ids[created], created ? ids[created - 1] + 1
-                                                    : ids[0]);
+            if (created > 0) /* a sequence */
+                ck_assert_uint_eq(ids[created], ids[created - 1] + 1);
+            else
+                ck_assert_uint_ne(ids[created], 0);
             alive[created++] = true;
             live++;
         } else if (dice < 80) {
@@ -630,6 +710,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, loop_freed_with_pending_timers_frees_them);
     tcase_add_test(tc, hundred_thousand_timers_half_cancelled);
     tcase_add_test(tc, random_adds_and_cancels_match_a_model);
+    tcase_add_test(tc, delays_too_long_to_represent_mean_never);
+    tcase_add_test(tc, repeating_timer_near_the_end_of_time_saturates);
+    tcase_add_test(tc, timer_count_inside_a_batch);
     suite_add_tcase(s, tc);
     return s;
 }
