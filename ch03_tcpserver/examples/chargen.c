@@ -66,6 +66,10 @@ static void report(struct event_loop *loop, uint64_t id, void *ctx)
 int main(int argc, char **argv)
 {
     long port = argc > 1 ? strtol(argv[1], NULL, 10) : 9002;
+    if (port < 0 || port > 65535) {
+        fprintf(stderr, "usage: chargen [port]\n");
+        return 2;
+    }
     static struct chargen cg;
     for (int line = 0; line < LINES; line++) { /* the classic pattern */
         char *p = cg.text + (size_t)line * (LINE_LEN + 2);

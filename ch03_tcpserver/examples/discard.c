@@ -44,6 +44,10 @@ static void report(struct event_loop *loop, uint64_t id, void *ctx)
 int main(int argc, char **argv)
 {
     long port = argc > 1 ? strtol(argv[1], NULL, 10) : 9001;
+    if (port < 0 || port > 65535) {
+        fprintf(stderr, "usage: discard [port]\n");
+        return 2;
+    }
     struct event_loop *loop = event_loop_new();
     struct inet_address addr;
     inet_address_loopback(&addr, (uint16_t)port, false);

@@ -67,15 +67,17 @@ int main(int argc, char **argv)
         return 2;
     }
     struct event_loop *loop = event_loop_new();
-    if (loop == NULL || pipe2(signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+    if (loop == NULL) {
         fprintf(stderr, "echo_server: %s\n", strerror(errno));
         return 1;
     }
     struct inet_address addr;
     inet_address_loopback(&addr, (uint16_t)port, false);
     struct tcp_server *server = tcp_server_new(loop, &addr, "echo", 0);
-    if (server == NULL) {
+    if (server == NULL || pipe2(signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
         fprintf(stderr, "echo_server: port %ld: %s\n", port, strerror(errno));
+        tcp_server_free(server);
+        event_loop_free(loop);
         return 1;
     }
     struct tcp_callbacks callbacks = {.on_connection = on_connection,

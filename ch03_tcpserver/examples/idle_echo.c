@@ -57,23 +57,26 @@ static void entry_unref(struct wheel *w, struct entry *e)
     free(e);
 }
 
-static void wheel_put(struct wheel *w, struct entry *e)
+/* Puts e into the newest bucket (once per tick); false when out of
+ * memory, in which case the entry just expires a little earlier. */
+static bool wheel_put(struct wheel *w, struct entry *e)
 {
     if (e->refs > 0 && e->last_tick == w->tick)
-        return; /* already in the newest bucket */
+        return true; /* already in the newest bucket */
     struct bucket *b = &w->buckets[w->newest];
     if (b->len == b->capacity) {
         size_t capacity = b->capacity == 0 ? 16 : b->capacity * 2;
         struct entry **items =
             realloc(b->items, capacity * sizeof(struct entry *));
         if (items == NULL)
-            return; /* the entry just expires a little earlier */
+            return false;
         b->items = items;
         b->capacity = capacity;
     }
     b->items[b->len++] = e;
     e->refs++;
     e->last_tick = w->tick;
+    return true;
 }
 
 /* Turns the wheel one second: the oldest bucket becomes the newest. */
@@ -101,10 +104,14 @@ static void on_connection(struct tcp_conn *conn, void *ctx)
             tcp_conn_force_close(conn);
             return;
         }
+        if (!wheel_put(w, e)) { /* not in the wheel: nothing would close it */
+            free(e);
+            tcp_conn_force_close(conn);
+            return;
+        }
         tcp_conn_ref(conn);
         e->conn = conn;
         tcp_conn_set_context(conn, e);
-        wheel_put(w, e);
     } else if (e != NULL) { /* down: the entry lives on, without it */
         e->conn = NULL;
         tcp_conn_set_context(conn, NULL);
@@ -118,7 +125,7 @@ static void on_message(struct tcp_conn *conn, struct buffer *input,
     (void)receive_time_us;
     struct entry *e = tcp_conn_context(conn);
     if (e != NULL)
-        wheel_put(ctx, e);
+        (void)wheel_put(ctx, e);
     (void)tcp_conn_send_buffer(conn, input);
 }
 

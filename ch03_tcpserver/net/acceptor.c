@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -46,11 +47,14 @@ static void shed_one_connection(struct acceptor *a)
 {
     if (a->idle_fd < 0) {
         /* Nothing to trade: stop listening for a while instead of
-         * spinning, and try to get the spare fd back then. */
-        log_error("acceptor: out of fds and no spare one; pausing accept");
-        (void)channel_disable_reading(&a->channel);
+         * spinning, and try to get the spare fd back then. Without even a
+         * timer, keep listening: better a busy round than a dead port. */
         a->backoff_timer = event_loop_run_after(a->loop, ACCEPTOR_BACKOFF_US,
                                                 resume_listening, a);
+        if (a->backoff_timer == 0)
+            return; /* not even a timer: the next round tries again */
+        log_error("acceptor: out of fds and no spare one; pausing accept");
+        (void)channel_disable_reading(&a->channel);
         return;
     }
     close(a->idle_fd);
@@ -61,6 +65,14 @@ static void shed_one_connection(struct acceptor *a)
         log_warn("acceptor: out of fds; connection closed at once");
     }
     a->idle_fd = open_idle_fd();
+}
+
+/* Whether a connection is waiting to be accepted: a poll() with no wait,
+ * which needs no new fd. */
+static bool connection_waiting(const struct acceptor *a)
+{
+    struct pollfd pfd = {.fd = a->listen_fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
 
 static void on_readable(struct channel *ch, int64_t receive_time_us,
@@ -82,10 +94,11 @@ static void on_readable(struct channel *ch, int64_t receive_time_us,
             return;
         case EMFILE:
         case ENFILE:
-            shed_one_connection(a);
-            if (a->backoff_timer != 0)
-                return;
-            break;
+            /* accept() fails so even with nobody waiting, so look first;
+             * then shed one: what is left comes back next round. */
+            if (connection_waiting(a))
+                shed_one_connection(a);
+            return;
         case ECONNABORTED: /* the peer gave up while waiting: next one */
         case EINTR:
         case EPROTO:

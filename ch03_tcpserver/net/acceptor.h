@@ -13,9 +13,11 @@
  *   socket would stay readable forever: a busy loop. The acceptor then
  *   closes its idle fd, accepts the connection with the freed slot, closes
  *   it at once (the client sees the connection closed), and reopens the
- *   idle fd. If even the idle fd is lost, it stops listening for
- *   ACCEPTOR_BACKOFF_US and tries again. Either way the loop never spins,
- *   and service resumes by itself when fds become free.
+ *   idle fd: one connection per round, and only when one is waiting
+ *   (accept() reports EMFILE even when none is). If even the idle fd is
+ *   lost, it stops listening for ACCEPTOR_BACKOFF_US and tries again.
+ *   Either way the loop never spins, and service resumes by itself when
+ *   fds become free.
  * - acceptor_free() may be called from the acceptor's own callback.
  */
 #ifndef MUDUO_NET_ACCEPTOR_H

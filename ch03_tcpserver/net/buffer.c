@@ -4,6 +4,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -72,6 +73,8 @@ int buffer_ensure_writable(struct buffer *b, size_t len)
 {
     if (buffer_writable(b) >= len)
         return 0;
+    if (len > SIZE_MAX - BUFFER_PREPEND - b->write_index)
+        return -ENOMEM; /* no buffer can be that large */
     size_t readable = buffer_readable(b);
     if (b->data != NULL &&
         buffer_writable(b) + buffer_prependable(b) >= len + BUFFER_PREPEND) {
@@ -81,8 +84,6 @@ int buffer_ensure_writable(struct buffer *b, size_t len)
         return 0;
     }
     size_t need = b->write_index + len;
-    if (need < b->write_index)
-        return -ENOMEM; /* overflow */
     size_t capacity = b->capacity == 0 ? BUFFER_PREPEND + BUFFER_INITIAL_SIZE
                                        : b->capacity * 2;
     if (capacity < need)
@@ -257,6 +258,8 @@ int buffer_prepend_u8(struct buffer *b, uint8_t v)
 int buffer_shrink(struct buffer *b, size_t reserve)
 {
     size_t readable = buffer_readable(b);
+    if (reserve > SIZE_MAX - BUFFER_PREPEND - readable)
+        return 0; /* asks for more than any buffer has: nothing to give */
     size_t capacity = BUFFER_PREPEND + readable + reserve;
     if (b->data == NULL || capacity >= b->capacity)
         return 0;

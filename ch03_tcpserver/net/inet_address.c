@@ -25,6 +25,8 @@ int inet_address_from_ip(struct inet_address *addr, const char *ip,
 
 static int parse_port(const char *text, uint16_t *port)
 {
+    if (*text < '0' || *text > '9') /* strtol would skip spaces, take signs */
+        return -EINVAL;
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
@@ -58,9 +60,13 @@ int inet_address_parse(struct inet_address *addr, const char *text)
         inet_address_loopback(addr, port, false);
         return 0;
     }
-    if (parse_port(colon + 1, &port) != 0)
+    if (parse_port(colon + 1, &port) != 0 ||
+        inet_address_from_ip(addr, ip, port) != 0)
         return -EINVAL;
-    return inet_address_from_ip(addr, ip, port);
+    /* Brackets are for IPv6 only, and IPv6 needs them (its colons). */
+    if ((text[0] == '[') != (inet_address_family(addr) == AF_INET6))
+        return -EINVAL;
+    return 0;
 }
 
 void inet_address_loopback(struct inet_address *addr, uint16_t port,

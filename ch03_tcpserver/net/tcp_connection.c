@@ -94,6 +94,7 @@ static void handle_close(struct tcp_conn *c)
     ASSERT(c->state == TCP_CONNECTED || c->state == TCP_DISCONNECTING);
     log_debug("%s: closing (fd %d)", c->name, c->fd);
     c->state = TCP_DISCONNECTED;
+    c->reading = false;
     (void)channel_disable_all(&c->channel);
     if (c->cb.on_connection != NULL)
         c->cb.on_connection(c, c->cb.ctx);
@@ -106,8 +107,12 @@ static void force_close_now(struct event_loop *loop, void *ctx)
 {
     struct tcp_conn *c = ctx;
     (void)loop;
-    if (c->state == TCP_CONNECTED || c->state == TCP_DISCONNECTING)
+    if (c->state == TCP_CONNECTED || c->state == TCP_DISCONNECTING) {
+        /* The peer sees the end now, even if someone still holds a
+         * reference and so keeps the fd open for a while. */
+        (void)shutdown(c->fd, SHUT_RDWR);
         handle_close(c);
+    }
     tcp_conn_unref(c);
 }
 
@@ -117,6 +122,10 @@ void tcp_conn_force_close(struct tcp_conn *c)
     if (c->state != TCP_CONNECTED && c->state != TCP_DISCONNECTING)
         return;
     c->state = TCP_DISCONNECTING;
+    /* Nothing more is read or written, starting with the rest of this
+     * batch; the close path itself runs after the current callback. */
+    c->reading = false;
+    (void)channel_disable_all(&c->channel);
     if (queue_with_ref(c, force_close_now) != 0) {
         log_error("%s: force_close cannot be queued; closing now", c->name);
         tcp_conn_ref(c);
@@ -284,11 +293,13 @@ void tcp_conn_destroyed(struct tcp_conn *c)
     if (c->state == TCP_CONNECTED || c->state == TCP_DISCONNECTING) {
         /* The owner is going away while we are still connected. */
         c->state = TCP_DISCONNECTED;
+        c->reading = false;
         (void)channel_disable_all(&c->channel);
         if (c->cb.on_connection != NULL)
             c->cb.on_connection(c, c->cb.ctx);
     }
     c->state = TCP_DISCONNECTED;
+    c->reading = false;
     channel_remove(&c->channel);
     channel_destroy(&c->channel);
 }

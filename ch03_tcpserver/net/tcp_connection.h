@@ -153,8 +153,10 @@ int tcp_conn_send_buffer(struct tcp_conn *conn, struct buffer *buf);
  */
 void tcp_conn_shutdown(struct tcp_conn *conn);
 
-/** @brief Closes now, dropping queued output; the close path runs after
- * the current callback returns. */
+/** @brief Closes now, dropping queued output: no more reads or writes,
+ * even later in the current batch. After the current callback returns the
+ * socket is shut down both ways (the peer sees the end even while
+ * references keep the fd open) and the close path runs. */
 void tcp_conn_force_close(struct tcp_conn *conn);
 
 /** @brief Resumes reading (flow control). */

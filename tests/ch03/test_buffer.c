@@ -5,6 +5,7 @@
 #include "net/buffer.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -222,6 +223,23 @@ START_TEST(read_fd_spills_into_the_stack_buffer)
 }
 END_TEST
 
+START_TEST(absurd_sizes_are_refused_not_wrapped)
+{
+    struct buffer b;
+    buffer_init(&b);
+    ck_assert_int_eq(buffer_append(&b, "abc", 3), 0);
+    size_t capacity = b.capacity;
+    ck_assert_int_eq(buffer_ensure_writable(&b, SIZE_MAX - 3), -ENOMEM);
+    ck_assert_int_eq(buffer_ensure_writable(&b, SIZE_MAX), -ENOMEM);
+    ck_assert_uint_eq(b.capacity, capacity); /* unchanged */
+    ck_assert_int_eq(buffer_shrink(&b, SIZE_MAX), 0); /* nothing to give */
+    ck_assert_int_eq(buffer_shrink(&b, SIZE_MAX - 5), 0);
+    ck_assert_uint_eq(buffer_readable(&b), 3);
+    ck_assert_int_eq(memcmp(buffer_peek(&b), "abc", 3), 0);
+    buffer_destroy(&b);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("ch03 buffer");
@@ -236,6 +254,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, shrink_keeps_the_data);
     tcase_add_test(tc, write_in_place);
     tcase_add_test(tc, read_fd_spills_into_the_stack_buffer);
+    tcase_add_test(tc, absurd_sizes_are_refused_not_wrapped);
     suite_add_tcase(s, tc);
     return s;
 }

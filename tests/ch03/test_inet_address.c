@@ -37,7 +37,9 @@ START_TEST(bad_input_is_refused)
     const char *bad[] = {"",          "localhost:80", "1.2.3.4:",
                          "1.2.3.4:65536", "1.2.3.4:-1", "1.2.3:80",
                          "[::1]80",   "[::1:80",      "::1:80",
-                         "[zz]:80",   "80x",          "1.2.3.4:8 0"};
+                         "[zz]:80",   "80x",          "1.2.3.4:8 0",
+                         "127.0.0.1: 80", "127.0.0.1:+80", " 80",
+                         "+80",       "[1.2.3.4]:80", "-0"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(inet_address_parse(&a, bad[i]) == -EINVAL,
                       "accepted '%s'", bad[i]);

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,10 @@ struct server_log {
     bool shutdown_on_up;       /* ... then shut down */
     char force_close_byte;     /* force_close when this byte arrives */
     bool free_server_on_message;
+    bool free_server_on_up;
+    bool free_server_on_down;
+    bool force_close_on_write_complete;
+    size_t queued_after_last_message; /* output left after the last echo */
     struct tcp_server *server;
 };
 
@@ -64,6 +69,11 @@ static void on_connection(struct tcp_conn *conn, void *ctx)
             ck_assert_int_eq(tcp_conn_send(conn, big_payload,
                                            log->send_on_up),
                              0);
+        if (log->free_server_on_up && log->server != NULL) {
+            tcp_server_free(log->server);
+            log->server = NULL;
+            return;
+        }
         if (log->shutdown_on_up) {
             tcp_conn_shutdown(conn);
             ck_assert_int_eq(tcp_conn_state(conn), TCP_DISCONNECTING);
@@ -72,6 +82,11 @@ static void on_connection(struct tcp_conn *conn, void *ctx)
         note(log, 'D');
         log->downs++;
         ck_assert(tcp_conn_disconnected(conn));
+        ck_assert(!tcp_conn_is_reading(conn));
+        if (log->free_server_on_down && log->server != NULL) {
+            tcp_server_free(log->server);
+            log->server = NULL;
+        }
     }
 }
 
@@ -103,6 +118,7 @@ static void on_message(struct tcp_conn *conn, struct buffer *input,
         size_t after = tcp_conn_output_bytes(conn);
         if (before < log->high_water_mark && after >= log->high_water_mark)
             log->expected_high_waters++;
+        log->queued_after_last_message = after;
     } else {
         buffer_retrieve_all(input);
     }
@@ -114,6 +130,10 @@ static void on_write_complete(struct tcp_conn *conn, void *ctx)
     ck_assert_uint_eq(tcp_conn_output_bytes(conn), 0);
     note(log, 'W');
     log->write_completes++;
+    if (log->force_close_on_write_complete) {
+        tcp_conn_force_close(conn);
+        tcp_conn_force_close(conn); /* twice is harmless */
+    }
 }
 
 static void on_high_water(struct tcp_conn *conn, size_t queued, void *ctx)
@@ -253,7 +273,7 @@ struct half_close_job {
 static void half_close_client(struct client_thread *ct)
 {
     struct half_close_job *job = ct->arg;
-    int fd = client_connect(ct);
+    int fd = client_connect_small_rcvbuf(ct);
     if (fd < 0)
         return;
     char *sent = malloc(job->size), *got = malloc(job->size + 1);
@@ -289,6 +309,8 @@ START_TEST(peer_half_close_gets_all_output_then_close)
         run_loop_until(loop, &log.downs, 1, 5000);
         ck_assert_uint_eq(log.bytes_in, sizes[i]);
         ck_assert_int_eq(log.downs, 1);
+        if (sizes[i] > 1000000) /* the premise: output still queued at EOF */
+            ck_assert_uint_gt(log.queued_after_last_message, 0);
         tcp_server_free(server);
         event_loop_free(loop);
     }
@@ -394,6 +416,183 @@ START_TEST(force_close_from_a_message_callback)
 }
 END_TEST
 
+/* Output queued, then the peer resets instead of reading: no crash, one
+ * close, nothing leaked. */
+START_TEST(shutdown_with_output_pending_then_peer_reset)
+{
+    struct event_loop *loop = new_loop();
+    struct server_log log = {.send_on_up = 8 << 20, .shutdown_on_up = true};
+    struct tcp_callbacks cb = callbacks_for(&log);
+    struct inet_address addr;
+    struct tcp_server *server = start_test_server(loop, &cb, false, &addr);
+    struct client_thread ct;
+    client_thread_start(&ct, loop, &addr, reset_client, NULL);
+    client_thread_finish(&ct, 10000);
+    run_loop_until(loop, &log.downs, 1, 5000);
+    ck_assert_int_eq(log.downs, 1);
+    ck_assert_int_eq(log.write_completes, 0);
+    tcp_server_free(server);
+    event_loop_free(loop);
+}
+END_TEST
+
+static void expect_close_client(struct client_thread *ct)
+{
+    int fd = client_connect(ct);
+    if (fd < 0)
+        return;
+    (void)client_write_all(ct, fd, "x", 1);
+    (void)client_expect_closed(ct, fd, 5000);
+    close(fd);
+}
+
+START_TEST(server_freed_from_the_up_callback)
+{
+    struct event_loop *loop = new_loop();
+    struct server_log log = {.free_server_on_up = true};
+    struct tcp_callbacks cb = callbacks_for(&log);
+    struct inet_address addr;
+    log.server = start_test_server(loop, &cb, false, &addr);
+    struct client_thread ct;
+    client_thread_start(&ct, loop, &addr, expect_close_client, NULL);
+    client_thread_finish(&ct, 10000);
+    ck_assert_ptr_null(log.server);
+    run_loop_until(loop, &log.downs, 1, 5000);
+    ck_assert_int_eq(log.ups, 1);
+    event_loop_free(loop);
+}
+END_TEST
+
+START_TEST(server_freed_from_the_down_callback)
+{
+    struct event_loop *loop = new_loop();
+    struct server_log log = {.echo = true, .free_server_on_down = true};
+    struct tcp_callbacks cb = callbacks_for(&log);
+    struct inet_address addr;
+    log.server = start_test_server(loop, &cb, false, &addr);
+    struct client_thread ct;
+    client_thread_start(&ct, loop, &addr, chat_client, NULL);
+    client_thread_finish(&ct, 10000);
+    run_loop_until(loop, &log.downs, 1, 5000);
+    ck_assert_ptr_null(log.server);
+    event_loop_free(loop);
+}
+END_TEST
+
+/* Gets its echo in full, then the server closes. */
+static void echo_then_closed_client(struct client_thread *ct)
+{
+    int fd = client_connect(ct);
+    if (fd < 0)
+        return;
+    char back[4];
+    if (client_write_all(ct, fd, "abcd", 4) &&
+        client_read_exact(ct, fd, back, 4))
+        (void)client_expect_closed(ct, fd, 5000);
+    close(fd);
+}
+
+START_TEST(force_close_from_the_write_complete_callback)
+{
+    struct event_loop *loop = new_loop();
+    struct server_log log = {.echo = true,
+                             .force_close_on_write_complete = true};
+    struct tcp_callbacks cb = callbacks_for(&log);
+    struct inet_address addr;
+    struct tcp_server *server = start_test_server(loop, &cb, false, &addr);
+    struct client_thread ct;
+    client_thread_start(&ct, loop, &addr, echo_then_closed_client, NULL);
+    client_thread_finish(&ct, 10000);
+    run_loop_until(loop, &log.downs, 1, 5000);
+    ck_assert_int_eq(log.write_completes, 1);
+    ck_assert_int_eq(log.downs, 1);
+    tcp_server_free(server);
+    event_loop_free(loop);
+}
+END_TEST
+
+/* Two connections with input waiting in the same batch; the first message
+ * force-closes the other, which must then get no message in that batch. */
+struct rival_state {
+    struct tcp_conn *conns[2];
+    int count;
+    int messages;
+};
+
+static void rival_connection(struct tcp_conn *conn, void *ctx)
+{
+    struct rival_state *st = ctx;
+    if (tcp_conn_connected(conn)) {
+        tcp_conn_stop_read(conn); /* let input pile up in both */
+        tcp_conn_ref(conn);
+        st->conns[st->count++] = conn;
+    }
+}
+
+static void rival_message(struct tcp_conn *conn, struct buffer *input,
+                          int64_t t, void *ctx)
+{
+    struct rival_state *st = ctx;
+    (void)t;
+    ck_assert_msg(tcp_conn_connected(conn), "message after force_close");
+    st->messages++;
+    buffer_retrieve_all(input);
+    for (int i = 0; i < st->count; i++)
+        if (st->conns[i] != conn)
+            tcp_conn_force_close(st->conns[i]);
+}
+
+static void start_both(struct event_loop *loop, uint64_t id, void *ctx)
+{
+    struct rival_state *st = ctx;
+    (void)id;
+    if (st->count < 2) { /* not both connected yet */
+        event_loop_run_after(loop, 10000, start_both, st);
+        return;
+    }
+    tcp_conn_start_read(st->conns[0]);
+    tcp_conn_start_read(st->conns[1]);
+}
+
+static void two_writers(struct client_thread *ct)
+{
+    int a = client_connect(ct), b = client_connect(ct);
+    if (a < 0 || b < 0)
+        return;
+    (void)client_write_all(ct, a, "a", 1);
+    (void)client_write_all(ct, b, "b", 1);
+    /* one of them is closed by the server, the other stays open */
+    struct pollfd pfd[2] = {{.fd = a, .events = POLLIN},
+                            {.fd = b, .events = POLLIN}};
+    int n = poll(pfd, 2, 5000);
+    if (n != 1)
+        client_fail(ct, "expected exactly one connection closed, poll: %d",
+                    n);
+    close(a);
+    close(b);
+}
+
+START_TEST(force_closed_connection_gets_nothing_more_in_the_batch)
+{
+    struct event_loop *loop = new_loop();
+    struct rival_state st = {.count = 0};
+    struct tcp_callbacks cb = {.on_connection = rival_connection,
+                               .on_message = rival_message,
+                               .ctx = &st};
+    struct inet_address addr;
+    struct tcp_server *server = start_test_server(loop, &cb, false, &addr);
+    ck_assert_uint_ne(event_loop_run_after(loop, 50000, start_both, &st), 0);
+    struct client_thread ct;
+    client_thread_start(&ct, loop, &addr, two_writers, NULL);
+    client_thread_finish(&ct, 10000);
+    ck_assert_int_eq(st.messages, 1);
+    for (int i = 0; i < st.count; i++)
+        tcp_conn_unref(st.conns[i]);
+    tcp_server_free(server);
+    event_loop_free(loop);
+}
+END_TEST
+
 /* --- flow control ---------------------------------------------------------- */
 
 struct stop_read_state {
@@ -410,6 +609,7 @@ static void resume_reading(struct event_loop *loop, uint64_t id, void *ctx)
     (void)id;
     st->bytes_when_checked = (int)st->log.bytes_in;
     st->checks++;
+    ck_assert_msg(st->log.kept != NULL, "no connection after 150 ms");
     tcp_conn_start_read(st->log.kept);
     ck_assert(tcp_conn_is_reading(st->log.kept));
 }
@@ -628,6 +828,11 @@ Suite *test_suite(void)
     tcase_add_test(tc, server_freed_with_live_connections);
     tcase_add_test(tc, server_freed_from_its_own_callback);
     tcase_add_test(tc, start_is_idempotent_and_ports_conflict);
+    tcase_add_test(tc, shutdown_with_output_pending_then_peer_reset);
+    tcase_add_test(tc, server_freed_from_the_up_callback);
+    tcase_add_test(tc, server_freed_from_the_down_callback);
+    tcase_add_test(tc, force_close_from_the_write_complete_callback);
+    tcase_add_test(tc, force_closed_connection_gets_nothing_more_in_the_batch);
     suite_add_tcase(s, tc);
     return s;
 }

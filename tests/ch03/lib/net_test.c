@@ -106,7 +106,7 @@ void run_loop_until(struct event_loop *loop, const int *counter, int target,
     event_loop_cancel_timer(loop, id);
 }
 
-int client_connect(struct client_thread *ct)
+static int connect_with_rcvbuf(struct client_thread *ct, int rcvbuf)
 {
     int fd = socket(inet_address_family(&ct->server),
                     SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -114,6 +114,8 @@ int client_connect(struct client_thread *ct)
         client_fail(ct, "socket: %s", strerror(errno));
         return -1;
     }
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     socklen_t len;
     const struct sockaddr *sa = inet_address_sockaddr(&ct->server, &len);
     if (connect(fd, sa, len) != 0) {
@@ -122,6 +124,16 @@ int client_connect(struct client_thread *ct)
         return -1;
     }
     return fd;
+}
+
+int client_connect(struct client_thread *ct)
+{
+    return connect_with_rcvbuf(ct, 0);
+}
+
+int client_connect_small_rcvbuf(struct client_thread *ct)
+{
+    return connect_with_rcvbuf(ct, 16384);
 }
 
 bool client_write_all(struct client_thread *ct, int fd, const void *buf,

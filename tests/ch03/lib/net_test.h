@@ -58,6 +58,9 @@ void client_fail(struct client_thread *ct, const char *fmt, ...)
 /* Blocking client socket operations; on failure they call client_fail and
  * return -1 (or false). */
 int client_connect(struct client_thread *ct);
+/* Like client_connect, with a 16 KiB receive buffer (set before connect,
+ * so that the window is small): the server's output then has to queue. */
+int client_connect_small_rcvbuf(struct client_thread *ct);
 bool client_write_all(struct client_thread *ct, int fd, const void *buf,
                       size_t len);
 /* Reads exactly len bytes, or fails. */
