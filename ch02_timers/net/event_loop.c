@@ -293,6 +293,15 @@ int event_loop_timer_expiration(const struct event_loop *loop,
     return timer_queue_expiration(loop->timers, timer_id, when_us);
 }
 
+int event_loop_set_timer_slack(struct event_loop *loop, int64_t slack_us)
+{
+    event_loop_assert_in_loop_thread(loop);
+    if (slack_us < 0)
+        return -EINVAL;
+    timer_queue_set_slack(loop->timers, slack_us);
+    return 0;
+}
+
 size_t event_loop_timer_count(const struct event_loop *loop)
 {
     event_loop_assert_in_loop_thread(loop);

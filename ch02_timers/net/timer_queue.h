@@ -20,8 +20,12 @@
  *   stops it: a later timer of the batch does not run, a repeating one is
  *   not put back.
  * - The timerfd is armed lazily, by timer_queue_arm() just before the loop
- *   waits, to the earliest expiration; so any number of changes in a round
- *   cost at most one timerfd_settime().
+ *   waits, to the earliest expiration plus the slack; so any number of
+ *   changes in a round cost at most one timerfd_settime().
+ * - Slack: the timerfd may fire up to slack_us after the earliest
+ *   expiration (never before), so that timers due close together run in
+ *   one batch. The default is Linux's own default timer slack for sleeping
+ *   threads, 50 us; 0 arms the timerfd at the exact expiration.
  * - The queue owns its timers (freed with it) and the timerfd; the ctx of
  *   a timer belongs to the caller.
  */
@@ -64,8 +68,19 @@ int timer_queue_expiration(const struct timer_queue *tq, uint64_t id,
  * already run (or are running). O(batch). */
 size_t timer_queue_size(const struct timer_queue *tq);
 
-/** @brief Sets the timerfd to the earliest expiration if that changed
- * since it was last set. Called by the loop before it waits. */
+/** @brief Default slack: Linux's default timer slack for a thread. */
+#define TIMER_QUEUE_DEFAULT_SLACK_US 50
+
+/** @brief Sets how late (>= 0 us) the timerfd may fire after the earliest
+ * expiration; takes effect at the next arming. */
+void timer_queue_set_slack(struct timer_queue *tq, int64_t slack_us);
+
+/** @brief The current slack, in microseconds. */
+int64_t timer_queue_slack(const struct timer_queue *tq);
+
+/** @brief Sets the timerfd to the earliest expiration plus the slack if
+ * that changed since it was last set. Called by the loop before it waits.
+ */
 void timer_queue_arm(struct timer_queue *tq);
 
 #endif /* MUDUO_NET_TIMER_QUEUE_H */

@@ -128,6 +128,15 @@ void event_loop_cancel_timer(struct event_loop *loop, uint64_t timer_id);
 int event_loop_timer_expiration(const struct event_loop *loop,
                                 uint64_t timer_id, int64_t *when_us);
 
+/**
+ * @brief Sets the timer slack: timers may run up to @p slack_us late
+ * (never early), so that timers due close together run in one batch and
+ * the loop wakes less often. Default 50 us (Linux's default slack for any
+ * sleeping thread); 0 makes the timerfd fire at each exact expiration.
+ * @return 0, or -EINVAL for a negative slack.
+ */
+int event_loop_set_timer_slack(struct event_loop *loop, int64_t slack_us);
+
 /** @brief Timers that will still run: a one-shot timer stops counting
  * when its callback starts; a repeating one counts until cancelled. */
 size_t event_loop_timer_count(const struct event_loop *loop);

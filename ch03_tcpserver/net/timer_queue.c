@@ -63,6 +63,7 @@ struct timer_queue {
     int timerfd;
     struct channel channel;
     int64_t armed_when; /* what the timerfd is set to, NOT_ARMED or FIRED */
+    int64_t slack_us;   /* how late the timerfd may fire, to batch timers */
 
     struct timer *timers; /* the slab: slots are stable, pointers are not */
     uint32_t capacity;
@@ -459,9 +460,24 @@ static void on_timerfd_readable(struct channel *ch, int64_t receive_time_us,
     finish_batch(tq, timestamp_mono_us());
 }
 
+void timer_queue_set_slack(struct timer_queue *tq, int64_t slack_us)
+{
+    tq->slack_us = slack_us;
+}
+
+int64_t timer_queue_slack(const struct timer_queue *tq)
+{
+    return tq->slack_us;
+}
+
 void timer_queue_arm(struct timer_queue *tq)
 {
-    int64_t want = tq->heap_len > 0 ? tq->heap[0].when : NOT_ARMED;
+    int64_t want = NOT_ARMED;
+    if (tq->heap_len > 0) { /* the earliest expiration, plus the slack */
+        int64_t earliest = tq->heap[0].when;
+        want = earliest > INT64_MAX - tq->slack_us ? INT64_MAX
+                                                    : earliest + tq->slack_us;
+    }
     if (want == tq->armed_when)
         return;
     struct itimerspec spec = {0};
@@ -498,6 +514,7 @@ struct timer_queue *timer_queue_new(struct event_loop *loop)
     }
     tq->loop = loop;
     tq->armed_when = NOT_ARMED;
+    tq->slack_us = TIMER_QUEUE_DEFAULT_SLACK_US;
     tq->free_head = UINT32_MAX;
     tq->next_id = 1;
     id_map_init(&tq->index.overflow);

@@ -410,6 +410,37 @@ START_TEST(timer_count_inside_a_batch)
 }
 END_TEST
 
+/* Slack makes timers late, never early; a large slack is visible. */
+struct when_ran {
+    int64_t at;
+};
+
+static void note_time(struct event_loop *loop, uint64_t id, void *ctx)
+{
+    (void)id;
+    ((struct when_ran *)ctx)->at = timestamp_mono_us();
+    event_loop_quit(loop);
+}
+
+START_TEST(timer_slack_delays_but_never_advances)
+{
+    struct event_loop *loop = new_loop();
+    ck_assert_int_eq(event_loop_set_timer_slack(loop, -1), -EINVAL);
+    ck_assert_int_eq(event_loop_set_timer_slack(loop, 150 * MS), 0);
+    struct when_ran w = {0};
+    int64_t start = timestamp_mono_us();
+    ck_assert_uint_ne(event_loop_run_after(loop, 10 * MS, note_time, &w), 0);
+    run_guarded(loop, "slack");
+    ck_assert_int_ge(w.at - start, 160 * MS); /* due + slack, at least */
+    ck_assert_int_eq(event_loop_set_timer_slack(loop, 0), 0);
+    start = timestamp_mono_us();
+    ck_assert_uint_ne(event_loop_run_after(loop, 10 * MS, note_time, &w), 0);
+    run_guarded(loop, "no slack");
+    ck_assert_int_ge(w.at - start, 10 * MS);
+    event_loop_free(loop);
+}
+END_TEST
+
 /* A zero-delay timer that re-adds itself: each must run in a new round. */
 struct chain {
     int left;
@@ -713,6 +744,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, delays_too_long_to_represent_mean_never);
     tcase_add_test(tc, repeating_timer_near_the_end_of_time_saturates);
     tcase_add_test(tc, timer_count_inside_a_batch);
+    tcase_add_test(tc, timer_slack_delays_but_never_advances);
     suite_add_tcase(s, tc);
     return s;
 }
