@@ -30,7 +30,7 @@ static int parse_port(const char *text, uint16_t *port)
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 65535)
+    if (*end != '\0' || errno != 0 || v > 65535)
         return -EINVAL;
     *port = (uint16_t)v;
     return 0;
