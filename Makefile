@@ -4,6 +4,7 @@
 #   make test         every chapter with the full forward test matrix
 #   make memcheck     every test program under valgrind (leaks, fds)
 #   make asan         the suites under AddressSanitizer + UBSan
+#   make tsan         the suites under ThreadSanitizer
 #   make lint         cppcheck and clang-tidy, every chapter
 #   make fuzz         the fuzz targets, FUZZ_SECONDS each (default 30)
 #   make docs         Doxygen sites of every chapter; diagrams up to date
@@ -18,7 +19,7 @@
 CHAPTERS := $(sort $(wildcard ch[0-9][0-9]_*))
 LATEST := $(lastword $(CHAPTERS))
 
-.PHONY: all test memcheck asan lint fuzz docs run bench diff diagrams deps clean
+.PHONY: all test memcheck asan tsan lint fuzz docs run bench diff diagrams deps clean
 
 # Runs a target in every chapter; keeps going, and fails at the end if any
 # chapter failed, so that one run shows every broken chapter.
@@ -41,6 +42,9 @@ memcheck:
 
 asan:
 	$(call each_chapter,asan)
+
+tsan:
+	$(call each_chapter,tsan)
 
 lint:
 	$(call each_chapter,lint)

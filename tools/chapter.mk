@@ -10,6 +10,7 @@
 #   make memcheck   every test program under valgrind: errors, leaks and
 #                   fds left open all fail
 #   make asan       the suites built with AddressSanitizer + UBSan
+#   make tsan       the suites built with ThreadSanitizer
 #   make lint       cppcheck and clang-tidy on the chapter's sources
 #   make docs       Doxygen HTML of the headers plus the guides; warnings fail
 #   make fuzz       the libFuzzer targets (tests/chNN/fuzz_*.c) for
@@ -62,7 +63,7 @@ SUPPORT_INCLUDES := -I$(TOP)/tests/support \
 TEST_SRCS := $(foreach d,$(SUITE_DIRS),$(wildcard $(TOP)/tests/$(d)/test_*.c))
 TESTS := $(patsubst $(TOP)/tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
-.PHONY: all build test memcheck asan lint docs bench clean deps fuzz \
+.PHONY: all build test memcheck asan tsan lint docs bench clean deps fuzz \
 	run-tests run-memcheck run-lint run-docs run-bench run-fuzz
 .DELETE_ON_ERROR:
 # Keep the objects of test programs and examples: they are intermediate
@@ -129,6 +130,12 @@ asan:
 	UBSAN_OPTIONS=print_stacktrace=1 \
 	$(MAKE) --no-print-directory run-tests BUILD=build-asan \
 		SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g"
+
+tsan:
+	@$(DEPS) build
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	$(MAKE) --no-print-directory run-tests BUILD=build-tsan \
+		SANITIZE="-fsanitize=thread" CFLAGS="-O1 -g"
 
 LINT_SRCS := $(LIB_SRCS) $(wildcard examples/*.c)
 lint:

@@ -130,7 +130,7 @@ void tcp_conn_force_close(struct tcp_conn *c)
         log_error("%s: force_close cannot be queued; closing now", c->name);
         tcp_conn_ref(c);
         handle_close(c);
-        tcp_conn_unref(c);
+        unref_not_last(c); /* the caller still holds one */
     }
 }
 

@@ -1,0 +1,108 @@
+/*
+ * chargen: sends an endless stream of text lines (RFC 864), driven by the
+ * write-complete callback: each time everything queued has reached the
+ * kernel, it queues the next chunk. Prints the rate every second.
+ *
+ *   build/examples/chargen [port]          (default 9002)
+ *   then, for example: cat < /dev/tcp/127.0.0.1/9002 > /dev/null
+ */
+#include "base/log.h"
+#include "net/event_loop.h"
+#include "net/tcp_server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINE_LEN 72
+#define LINES 94 /* one line per printable start character */
+
+struct chargen {
+    char text[LINES * (LINE_LEN + 2)];
+    uint64_t bytes;
+};
+
+static void send_chunk(struct tcp_conn *conn, struct chargen *cg)
+{
+    if (tcp_conn_send(conn, cg->text, sizeof cg->text) == 0)
+        cg->bytes += sizeof cg->text;
+}
+
+static void on_connection(struct tcp_conn *conn, void *ctx)
+{
+    if (tcp_conn_connected(conn)) {
+        (void)tcp_conn_set_tcp_nodelay(conn, true);
+        send_chunk(conn, ctx);
+    }
+}
+
+static void on_message(struct tcp_conn *conn, struct buffer *input,
+                       int64_t receive_time_us, void *ctx)
+{
+    (void)conn;
+    (void)receive_time_us;
+    (void)ctx;
+    buffer_retrieve_all(input); /* chargen ignores what it receives */
+}
+
+static void on_write_complete(struct tcp_conn *conn, void *ctx)
+{
+    send_chunk(conn, ctx);
+}
+
+static void report(struct event_loop *loop, uint64_t id, void *ctx)
+{
+    struct chargen *cg = ctx;
+    (void)loop;
+    (void)id;
+    if (cg->bytes > 0) {
+        printf("%.3f MiB/s\n", (double)cg->bytes / 1048576.0);
+        fflush(stdout);
+    }
+    cg->bytes = 0;
+}
+
+int main(int argc, char **argv)
+{
+    long port = argc > 1 ? strtol(argv[1], NULL, 10) : 9002;
+    if (port < 0 || port > 65535) {
+        fprintf(stderr, "usage: chargen [port]\n");
+        return 2;
+    }
+    static struct chargen cg;
+    for (int line = 0; line < LINES; line++) { /* the classic pattern */
+        char *p = cg.text + (size_t)line * (LINE_LEN + 2);
+        for (int i = 0; i < LINE_LEN; i++)
+            p[i] = (char)(33 + (line + i) % 94);
+        p[LINE_LEN] = '\r';
+        p[LINE_LEN + 1] = '\n';
+    }
+    struct event_loop *loop = event_loop_new();
+    struct inet_address addr;
+    inet_address_loopback(&addr, (uint16_t)port, false);
+    struct tcp_server *server =
+        loop != NULL ? tcp_server_new(loop, &addr, "chargen", 0) : NULL;
+    if (server == NULL) {
+        fprintf(stderr, "chargen: %s\n", strerror(errno));
+        event_loop_free(loop);
+        return 1;
+    }
+    struct tcp_callbacks cb = {.on_connection = on_connection,
+                               .on_message = on_message,
+                               .on_write_complete = on_write_complete,
+                               .ctx = &cg};
+    tcp_server_set_callbacks(server, &cb);
+    event_loop_run_every(loop, 1000000, report, &cg);
+    int rc = tcp_server_start(server);
+    if (rc == 0) {
+        printf("chargen on 127.0.0.1:%ld\n", port);
+        fflush(stdout);
+        rc = event_loop_run(loop);
+    } else {
+        fprintf(stderr, "chargen: listen: %s\n", strerror(-rc));
+    }
+    tcp_server_free(server);
+    event_loop_free(loop);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,178 @@
+/*
+ * idle_echo: an echo server that closes connections idle for N seconds,
+ * with a timing wheel (muduo's idle-connection example).
+ *
+ *   build/examples/idle_echo [port] [idle_seconds]    (default 9003, 8)
+ *
+ * The wheel is a ring of N buckets, one per second. Each connection has
+ * one reference-counted entry; every message puts the entry into the
+ * newest bucket again (one more reference). Every second the wheel turns:
+ * the oldest bucket is emptied, dropping one reference from each entry in
+ * it. An entry whose last reference leaves the wheel belongs to a
+ * connection that sent nothing for N seconds: it is closed. O(1) per
+ * message and per tick, whatever the number of connections; the price is
+ * one-second granularity, which is all an idle timeout needs.
+ */
+#include "base/log.h"
+#include "net/event_loop.h"
+#include "net/tcp_server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct entry {
+    int refs;              /* occurrences in the wheel */
+    uint64_t last_tick;    /* last tick it was put in the newest bucket */
+    struct tcp_conn *conn; /* a reference; NULL once the connection is down */
+};
+
+struct bucket {
+    struct entry **items;
+    size_t len, capacity;
+};
+
+struct wheel {
+    struct bucket *buckets;
+    int size;
+    int newest;
+    uint64_t tick;
+    bool closing_all; /* at exit: release entries without closing */
+};
+
+static void entry_unref(struct wheel *w, struct entry *e)
+{
+    if (--e->refs > 0)
+        return;
+    if (e->conn != NULL) {
+        if (!w->closing_all) {
+            log_info("%s idle for %d s: closing", tcp_conn_name(e->conn),
+                     w->size);
+            tcp_conn_force_close(e->conn);
+        }
+        tcp_conn_set_context(e->conn, NULL);
+        tcp_conn_unref(e->conn);
+    }
+    free(e);
+}
+
+/* Puts e into the newest bucket (once per tick); false when out of
+ * memory, in which case the entry just expires a little earlier. */
+static bool wheel_put(struct wheel *w, struct entry *e)
+{
+    if (e->refs > 0 && e->last_tick == w->tick)
+        return true; /* already in the newest bucket */
+    struct bucket *b = &w->buckets[w->newest];
+    if (b->len == b->capacity) {
+        size_t capacity = b->capacity == 0 ? 16 : b->capacity * 2;
+        struct entry **items =
+            realloc(b->items, capacity * sizeof(struct entry *));
+        if (items == NULL)
+            return false;
+        b->items = items;
+        b->capacity = capacity;
+    }
+    b->items[b->len++] = e;
+    e->refs++;
+    e->last_tick = w->tick;
+    return true;
+}
+
+/* Turns the wheel one second: the oldest bucket becomes the newest. */
+static void on_tick(struct event_loop *loop, uint64_t id, void *ctx)
+{
+    struct wheel *w = ctx;
+    (void)loop;
+    (void)id;
+    w->tick++;
+    w->newest = (w->newest + 1) % w->size;
+    struct bucket *b = &w->buckets[w->newest];
+    size_t len = b->len;
+    b->len = 0;
+    for (size_t i = 0; i < len; i++)
+        entry_unref(w, b->items[i]);
+}
+
+static void on_connection(struct tcp_conn *conn, void *ctx)
+{
+    struct wheel *w = ctx;
+    struct entry *e = tcp_conn_context(conn);
+    if (tcp_conn_connected(conn)) {
+        e = calloc(1, sizeof *e);
+        if (e == NULL) {
+            tcp_conn_force_close(conn);
+            return;
+        }
+        if (!wheel_put(w, e)) { /* not in the wheel: nothing would close it */
+            free(e);
+            tcp_conn_force_close(conn);
+            return;
+        }
+        tcp_conn_ref(conn);
+        e->conn = conn;
+        tcp_conn_set_context(conn, e);
+    } else if (e != NULL) { /* down: the entry lives on, without it */
+        e->conn = NULL;
+        tcp_conn_set_context(conn, NULL);
+        tcp_conn_unref(conn);
+    }
+}
+
+static void on_message(struct tcp_conn *conn, struct buffer *input,
+                       int64_t receive_time_us, void *ctx)
+{
+    (void)receive_time_us;
+    struct entry *e = tcp_conn_context(conn);
+    if (e != NULL)
+        (void)wheel_put(ctx, e);
+    (void)tcp_conn_send_buffer(conn, input);
+}
+
+int main(int argc, char **argv)
+{
+    long port = argc > 1 ? strtol(argv[1], NULL, 10) : 9003;
+    long idle = argc > 2 ? strtol(argv[2], NULL, 10) : 8;
+    if (port < 0 || port > 65535 || idle < 1 || idle > 3600) {
+        fprintf(stderr, "usage: idle_echo [port] [idle_seconds 1-3600]\n");
+        return 2;
+    }
+    struct wheel w = {.size = (int)idle};
+    w.buckets = calloc((size_t)idle, sizeof *w.buckets);
+    struct event_loop *loop = event_loop_new();
+    struct inet_address addr;
+    inet_address_loopback(&addr, (uint16_t)port, false);
+    struct tcp_server *server =
+        loop != NULL ? tcp_server_new(loop, &addr, "idle_echo", 0) : NULL;
+    if (w.buckets == NULL || server == NULL) {
+        fprintf(stderr, "idle_echo: %s\n", strerror(errno));
+        free(w.buckets);
+        event_loop_free(loop);
+        return 1;
+    }
+    struct tcp_callbacks cb = {.on_connection = on_connection,
+                               .on_message = on_message,
+                               .ctx = &w};
+    tcp_server_set_callbacks(server, &cb);
+    event_loop_run_every(loop, 1000000, on_tick, &w);
+    int rc = tcp_server_start(server);
+    if (rc == 0) {
+        printf("idle_echo on 127.0.0.1:%ld, closing connections idle for "
+               "%ld s\n",
+               port, idle);
+        fflush(stdout);
+        rc = event_loop_run(loop);
+    } else {
+        fprintf(stderr, "idle_echo: listen: %s\n", strerror(-rc));
+    }
+    w.closing_all = true;
+    for (int i = 0; i < w.size; i++) {
+        for (size_t k = 0; k < w.buckets[i].len; k++)
+            entry_unref(&w, w.buckets[i].items[k]);
+        free(w.buckets[i].items);
+    }
+    free(w.buckets);
+    tcp_server_free(server);
+    event_loop_free(loop);
+    return rc == 0 ? 0 : 1;
+}

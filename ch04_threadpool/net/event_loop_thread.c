@@ -1,0 +1,76 @@
+#include "net/event_loop_thread.h"
+
+#include "base/assertion.h"
+#include "base/count_down_latch.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+struct event_loop_thread {
+    pthread_t thread;
+    event_loop_thread_init_fn *init;
+    void *ctx;
+    struct count_down_latch started; /* counted down once loop is set */
+    struct event_loop *loop;         /* set by the thread before the latch */
+    int error;                       /* errno of a failed loop creation */
+};
+
+static void *thread_main(void *arg)
+{
+    struct event_loop_thread *t = arg;
+    struct event_loop *loop = event_loop_new();
+    /* The latch orders these writes before the starter's reads. */
+    t->loop = loop;
+    t->error = loop == NULL ? errno : 0;
+    if (loop != NULL && t->init != NULL)
+        t->init(loop, t->ctx);
+    count_down_latch_count_down(&t->started);
+    if (loop == NULL)
+        return NULL;
+    int rc = event_loop_run(loop);
+    if (rc != 0)
+        log_error("loop thread: event_loop_run: %s", log_strerror(-rc));
+    event_loop_free(loop); /* runs what is still queued */
+    return NULL;
+}
+
+struct event_loop_thread *
+event_loop_thread_start(event_loop_thread_init_fn *init, void *ctx)
+{
+    struct event_loop_thread *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->init = init;
+    t->ctx = ctx;
+    count_down_latch_init(&t->started, 1);
+    int err = pthread_create(&t->thread, NULL, thread_main, t);
+    if (err == 0) {
+        count_down_latch_wait(&t->started);
+        if (t->loop != NULL)
+            return t;
+        err = t->error;
+        pthread_join(t->thread, NULL);
+    }
+    count_down_latch_destroy(&t->started);
+    free(t);
+    errno = err;
+    return NULL;
+}
+
+struct event_loop *event_loop_thread_loop(const struct event_loop_thread *t)
+{
+    return t->loop;
+}
+
+void event_loop_thread_stop(struct event_loop_thread *t)
+{
+    if (t == NULL)
+        return;
+    ASSERT(!event_loop_is_in_loop_thread(t->loop)); /* it would join itself */
+    event_loop_quit(t->loop);
+    pthread_join(t->thread, NULL);
+    count_down_latch_destroy(&t->started);
+    free(t);
+}

@@ -1,0 +1,141 @@
+/* The epoll backend: level-triggered, one epoll_event per ready channel,
+ * and the channel pointer itself as the event's user data. */
+#include "net/poller.h"
+
+#include "base/assertion.h"
+#include "base/log.h"
+#include "net/channel.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+/* channel->poller_slot values. A channel with no interest is taken out of
+ * the epoll set (DETACHED) rather than left in with an empty mask, because
+ * epoll reports EPOLLHUP and EPOLLERR even for an empty mask. */
+enum { SLOT_UNKNOWN = -1, SLOT_ADDED = 1, SLOT_DETACHED = 2 };
+
+/* First size of the event array; it doubles whenever a wait fills it. */
+#define EPOLL_INITIAL_EVENTS 16
+
+struct epoll_poller {
+    struct poller base;
+    int epfd;
+    struct epoll_event *events;
+    int capacity;
+};
+
+static struct epoll_poller *as_epoll(struct poller *p)
+{
+    return (struct epoll_poller *)p;
+}
+
+static int epoll_poller_poll(struct poller *p, int timeout_ms,
+                             struct channel **ready, int max)
+{
+    struct epoll_poller *ep = as_epoll(p);
+    if (max > ep->capacity) {
+        struct epoll_event *bigger =
+            realloc(ep->events, (size_t)max * sizeof *bigger);
+        if (bigger != NULL) { /* if not, wait with the array we have */
+            ep->events = bigger;
+            ep->capacity = max;
+        }
+    }
+    int n = epoll_wait(ep->epfd, ep->events,
+                       max < ep->capacity ? max : ep->capacity, timeout_ms);
+    if (n < 0)
+        return -errno;
+    for (int i = 0; i < n; i++) {
+        struct channel *ch = ep->events[i].data.ptr;
+        ch->revents = (int)ep->events[i].events;
+        ready[i] = ch;
+    }
+    return n;
+}
+
+static int epoll_control(struct epoll_poller *ep, int op, struct channel *ch)
+{
+    struct epoll_event ev = {.events = (uint32_t)ch->events,
+                             .data.ptr = ch};
+    return epoll_ctl(ep->epfd, op, ch->fd, &ev) < 0 ? -errno : 0;
+}
+
+static int epoll_poller_update(struct poller *p, struct channel *ch)
+{
+    struct epoll_poller *ep = as_epoll(p);
+    bool none = ch->events == CHANNEL_EVENT_NONE;
+    int err;
+    if (ch->poller_slot == SLOT_ADDED) {
+        if (!none)
+            return epoll_control(ep, EPOLL_CTL_MOD, ch);
+        err = epoll_control(ep, EPOLL_CTL_DEL, ch);
+        if (err != 0) /* most likely the fd was closed before this */
+            log_error("epoll_ctl DEL fd %d: %s", ch->fd, log_strerror(-err));
+        /* Either way the kernel no longer watches it for this channel, so
+         * the new (empty) interest stands: report success. */
+        ch->poller_slot = SLOT_DETACHED;
+        return 0;
+    }
+    if (none)
+        return 0; /* unknown or detached, and nothing to watch */
+    err = epoll_control(ep, EPOLL_CTL_ADD, ch);
+    if (err != 0)
+        return err;
+    if (ch->poller_slot == SLOT_UNKNOWN)
+        p->channels++;
+    ch->poller_slot = SLOT_ADDED;
+    return 0;
+}
+
+static void epoll_poller_remove(struct poller *p, struct channel *ch)
+{
+    if (ch->poller_slot == SLOT_UNKNOWN)
+        return;
+    if (ch->poller_slot == SLOT_ADDED) {
+        int err = epoll_control(as_epoll(p), EPOLL_CTL_DEL, ch);
+        if (err != 0) /* most likely the fd was closed before removal */
+            log_error("epoll_ctl DEL fd %d: %s", ch->fd, log_strerror(-err));
+    }
+    ch->poller_slot = SLOT_UNKNOWN;
+    p->channels--;
+}
+
+static void epoll_poller_free(struct poller *p)
+{
+    struct epoll_poller *ep = as_epoll(p);
+    ASSERT(p->channels == 0);
+    close(ep->epfd);
+    free(ep->events);
+    free(ep);
+}
+
+static const struct poller_ops epoll_ops = {
+    .name = "epoll",
+    .poll = epoll_poller_poll,
+    .update = epoll_poller_update,
+    .remove = epoll_poller_remove,
+    .free = epoll_poller_free,
+};
+
+struct poller *poller_epoll_new(void)
+{
+    struct epoll_poller *ep = calloc(1, sizeof *ep);
+    if (ep == NULL)
+        return NULL;
+    ep->events = calloc(EPOLL_INITIAL_EVENTS, sizeof *ep->events);
+    ep->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (ep->events == NULL || ep->epfd < 0) {
+        int err = ep->events == NULL ? ENOMEM : errno;
+        if (ep->epfd >= 0)
+            close(ep->epfd);
+        free(ep->events);
+        free(ep);
+        errno = err;
+        return NULL;
+    }
+    ep->base.ops = &epoll_ops;
+    ep->capacity = EPOLL_INITIAL_EVENTS;
+    return &ep->base;
+}
