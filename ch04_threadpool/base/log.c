@@ -82,6 +82,11 @@ void log_set_sink(const struct log_sink *sink)
     atomic_store_explicit(&g_sink, sink, memory_order_release);
 }
 
+const struct log_sink *log_get_sink(void)
+{
+    return current_sink();
+}
+
 void log_flush(void)
 {
     const struct log_sink *sink = current_sink();

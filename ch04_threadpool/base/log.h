@@ -67,6 +67,9 @@ enum log_level log_get_level(void);
  */
 void log_set_sink(const struct log_sink *sink);
 
+/** @brief The current sink (the stderr sink when none was set). */
+const struct log_sink *log_get_sink(void);
+
 /** @brief Flushes the current sink. */
 void log_flush(void);
 

@@ -1,9 +1,11 @@
 /*
  * echo_server: sends back every byte it receives.
  *
- *   build/examples/echo_server [port]        (default 9000; 0: any port)
+ *   build/examples/echo_server [port] [io_threads]
+ *                                   (defaults 9000 and 0; port 0: any port)
  *
- * Listens on 127.0.0.1 only. This is the server that the pingpong
+ * Listens on 127.0.0.1 only. With io_threads > 0, connections are spread
+ * over that many I/O loop threads; the main thread only accepts. This is the server that the pingpong
  * benchmark drives. Stop it with Ctrl-C (SIGINT) or SIGTERM: the signal
  * is turned into a quit of the loop through a self-pipe, so the server
  * frees everything on the way out.
@@ -11,6 +13,7 @@
 #include "base/log.h"
 #include "net/channel.h"
 #include "net/event_loop.h"
+#include "net/event_loop_pool.h"
 #include "net/tcp_server.h"
 
 #include <errno.h>
@@ -62,8 +65,10 @@ static void on_signal_readable(struct channel *ch, int64_t t, void *ctx)
 int main(int argc, char **argv)
 {
     long port = argc > 1 ? strtol(argv[1], NULL, 10) : 9000;
-    if (port < 0 || port > 65535) {
-        fprintf(stderr, "usage: echo_server [port]\n");
+    long threads = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
+    if (port < 0 || port > 65535 || threads < 0 ||
+        threads > EVENT_LOOP_POOL_MAX_THREADS) {
+        fprintf(stderr, "usage: echo_server [port] [io_threads]\n");
         return 2;
     }
     struct event_loop *loop = event_loop_new();
@@ -83,6 +88,7 @@ int main(int argc, char **argv)
     struct tcp_callbacks callbacks = {.on_connection = on_connection,
                                       .on_message = on_message};
     tcp_server_set_callbacks(server, &callbacks);
+    tcp_server_set_thread_count(server, (int)threads);
 
     struct channel sig;
     channel_init(&sig, loop, signal_pipe[0], NULL);
@@ -97,8 +103,8 @@ int main(int argc, char **argv)
         struct inet_address bound;
         char text[INET_ADDRESS_STRLEN];
         tcp_server_listen_address(server, &bound);
-        printf("echo_server listening on %s\n",
-               inet_address_to_string(&bound, text, sizeof text));
+        printf("echo_server listening on %s, %ld I/O thread(s)\n",
+               inet_address_to_string(&bound, text, sizeof text), threads);
         fflush(stdout);
         rc = event_loop_run(loop);
     } else {

@@ -47,6 +47,7 @@ struct event_loop {
      * locked while it is held, and functors run after it is released. */
     pthread_mutex_t mutex;
     struct call_queue pending; /* queued, to run after this batch */
+    bool wakeup_pending;       /* the eventfd was written, not yet read */
 
     /* Loop thread only. */
     bool running;
@@ -77,15 +78,36 @@ static int poller_kind_from_env(enum poller_kind *kind)
     return 0;
 }
 
-/* Another thread queued work or asked to quit: just drain the counter;
- * waking up was the point. */
+/* Another thread queued work or asked to quit: drain the counter; waking
+ * up was the point. Under the mutex, like the write, so that
+ * wakeup_pending is true exactly while the counter is unread. */
 static void on_wakeup(struct channel *ch, int64_t receive_time_us, void *ctx)
 {
+    struct event_loop *loop = ch->loop;
     (void)receive_time_us;
     (void)ctx;
     uint64_t count;
+    pthread_mutex_lock(&loop->mutex);
     if (read(ch->fd, &count, sizeof count) < 0 && errno != EAGAIN)
         log_error("read eventfd: %s", log_strerror(errno));
+    loop->wakeup_pending = false;
+    pthread_mutex_unlock(&loop->mutex);
+}
+
+/* Wakes the loop; the caller holds the mutex. One write per round at
+ * most: while a wake-up is unread, another would add nothing. The write
+ * is made under the mutex because event_loop_free() closes the eventfd
+ * under it: a thread that quits the loop and then wakes it can never
+ * write to a closed (or reused) fd, even if the loop sees the quit, ends
+ * and is being freed in between. */
+static void wakeup_locked(struct event_loop *loop)
+{
+    if (loop->wakeup_pending || loop->wakeup_fd < 0)
+        return;
+    uint64_t one = 1;
+    /* Only fails if the counter would overflow, which it cannot. */
+    (void)!write(loop->wakeup_fd, &one, sizeof one);
+    loop->wakeup_pending = true;
 }
 
 static int add_wakeup_channel(struct event_loop *loop)
@@ -192,7 +214,10 @@ void event_loop_free(struct event_loop *loop)
     if (loop->wakeup_fd >= 0) {
         channel_remove(&loop->wakeup_channel);
         channel_destroy(&loop->wakeup_channel);
+        pthread_mutex_lock(&loop->mutex); /* see wakeup_locked() */
         close(loop->wakeup_fd);
+        loop->wakeup_fd = -1;
+        pthread_mutex_unlock(&loop->mutex);
     }
     if (loop->poller->channels != 0)
         log_fatal("event loop %p freed with %d channel(s) still registered",
@@ -274,17 +299,18 @@ int event_loop_run(struct event_loop *loop)
 
 void event_loop_wakeup(struct event_loop *loop)
 {
-    uint64_t one = 1;
-    /* Only fails if the counter would overflow, which it cannot before the
-     * loop reads it: the wake-up is pending either way. */
-    (void)!write(loop->wakeup_fd, &one, sizeof one);
+    pthread_mutex_lock(&loop->mutex);
+    wakeup_locked(loop);
+    pthread_mutex_unlock(&loop->mutex);
 }
 
 void event_loop_quit(struct event_loop *loop)
 {
+    pthread_mutex_lock(&loop->mutex);
     atomic_store(&loop->quit, true);
     if (!event_loop_is_in_loop_thread(loop))
-        event_loop_wakeup(loop); /* it may be asleep in the poller */
+        wakeup_locked(loop); /* it may be asleep in the poller */
+    pthread_mutex_unlock(&loop->mutex);
 }
 
 int event_loop_queue(struct event_loop *loop, event_loop_fn *fn, void *ctx)
@@ -303,13 +329,13 @@ int event_loop_queue(struct event_loop *loop, event_loop_fn *fn, void *ctx)
         q->capacity = capacity;
     }
     q->calls[q->len++] = (struct pending_call){fn, ctx};
-    pthread_mutex_unlock(&loop->mutex);
     /* Another thread: the loop may be asleep in the poller. The loop's own
      * thread, inside run_pending(): the functor waits for the next round,
      * whose wait must not block. Otherwise the loop runs it after the
      * current batch anyway. */
     if (!event_loop_is_in_loop_thread(loop) || loop->calling_pending)
-        event_loop_wakeup(loop);
+        wakeup_locked(loop);
+    pthread_mutex_unlock(&loop->mutex);
     return 0;
 }
 

@@ -33,6 +33,7 @@ struct client_thread {
     int done_pipe[2];
     struct channel done;
     struct event_loop *loop;
+    bool finished;   /* loop thread: the client thread has ended */
     char error[256]; /* empty while all is well */
 };
 
@@ -43,7 +44,8 @@ void client_thread_start(struct client_thread *ct, struct event_loop *loop,
 
 /* Runs the loop until the client thread is done (fails the test after
  * timeout_ms), joins it, and releases its pipe; then fails the test if the
- * client reported an error. */
+ * client reported an error. Several client threads may run at once: the
+ * loop keeps running (and serving them all) until this one is done. */
 void client_thread_finish(struct client_thread *ct, int timeout_ms);
 
 /* Runs the loop until *counter >= target (checked every millisecond);

@@ -1,0 +1,272 @@
+/* Asynchronous logging: 8 threads x 100k lines, every line present in
+ * order per thread across rolled files; flush and stop lose nothing; the
+ * backlog bound drops and says so. */
+#include "test_support.h"
+
+#include "base/async_log.h"
+#include "base/log.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A fresh directory per test, removed with its files afterwards. */
+static char dir[64];
+static char basename_buf[96];
+
+static void make_dir(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/muduo-asynclog-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(basename_buf, sizeof basename_buf, "%s/app", dir);
+}
+
+static void remove_dir(void)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* Reads every log file of the directory, in name order (which is the
+ * order they were started: the name counts files), into one string. */
+static int compare_names(const void *a, const void *b)
+{
+    /* "app.<stamp>.<pid>.<n>.log": order by n */
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    const char *px = x + strlen(x) - 4, *py = y + strlen(y) - 4;
+    while (px > x && px[-1] != '.')
+        px--;
+    while (py > y && py[-1] != '.')
+        py--;
+    long a_n = strtol(px, NULL, 10), b_n = strtol(py, NULL, 10);
+    return (a_n > b_n) - (a_n < b_n);
+}
+
+static char *read_all_logs(int *files)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    char *names[4096];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.' && n < 4096)
+            names[n++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], compare_names);
+    size_t cap = 1 << 20, len = 0;
+    char *all = malloc(cap);
+    for (int i = 0; i < n; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        FILE *fp = fopen(path, "re");
+        ck_assert_ptr_nonnull(fp);
+        size_t got;
+        char chunk[65536];
+        while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) {
+            if (len + got + 1 > cap) {
+                cap = cap * 2 + got;
+                all = realloc(all, cap);
+            }
+            memcpy(all + len, chunk, got);
+            len += got;
+        }
+        fclose(fp);
+        free(names[i]);
+    }
+    all[len] = '\0';
+    *files = n;
+    return all;
+}
+
+#define THREADS 8
+#define LINES_PER_THREAD 100000
+
+static void *log_lines(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    for (int i = 0; i < LINES_PER_THREAD; i++)
+        log_info("mark %d %d", id, i);
+    return NULL;
+}
+
+START_TEST(eight_threads_every_line_in_order_and_the_log_rolls)
+{
+    make_dir();
+    struct async_log_options opt = {.basename = basename_buf,
+                                    .roll_size = 4 << 20,
+                                    .buffer_size = 1 << 20,
+                                    .max_backlog = 1 << 20};
+    struct async_log *al = async_log_start(&opt);
+    ck_assert_ptr_nonnull(al);
+    enum log_level saved = log_get_level();
+    log_set_level(LOG_LEVEL_INFO);
+    log_set_sink(async_log_sink(al));
+    pthread_t threads[THREADS];
+    for (intptr_t i = 0; i < THREADS; i++)
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, log_lines,
+                                        (void *)i),
+                         0);
+    for (int i = 0; i < THREADS; i++)
+        ck_assert_int_eq(pthread_join(threads[i], NULL), 0);
+    uint64_t files_before_stop = async_log_file_count(al);
+    ck_assert_uint_eq(async_log_dropped_bytes(al), 0);
+    async_log_stop(al); /* also puts stderr back as the sink */
+    ck_assert_ptr_ne(log_get_sink(), NULL);
+    log_set_level(saved);
+
+    int files;
+    char *all = read_all_logs(&files);
+    ck_assert_int_gt(files, 1); /* rolled by size */
+    ck_assert_int_ge(files, (int)files_before_stop);
+    int next[THREADS] = {0};
+    long lines = 0;
+    /* Line by line, with lengths: strstr() or sscanf() on the rest of
+     * 50 MB would measure it all again each time (quadratic). */
+    const char *end = all + strlen(all);
+    for (const char *p = all; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        ck_assert_ptr_nonnull(nl);
+        const char *mark = memmem(p, (size_t)(nl - p), " mark ", 6);
+        if (mark != NULL) {
+            char *after;
+            int id = (int)strtol(mark + 6, &after, 10);
+            int seq = (int)strtol(after, &after, 10);
+            ck_assert(after == nl);
+            ck_assert(id >= 0 && id < THREADS);
+            ck_assert_msg(seq == next[id], "thread %d: line %d after %d", id,
+                          seq, next[id] - 1);
+            next[id] = seq + 1;
+            lines++;
+        }
+        p = nl + 1;
+    }
+    ck_assert_int_eq(lines, (long)THREADS * LINES_PER_THREAD);
+    free(all);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(flush_writes_everything_so_far)
+{
+    make_dir();
+    struct async_log_options opt = {.basename = basename_buf};
+    struct async_log *al = async_log_start(&opt);
+    ck_assert_ptr_nonnull(al);
+    log_set_sink(async_log_sink(al));
+    log_warn("before the flush");
+    log_flush(); /* returns once it is in the file */
+    int files;
+    char *all = read_all_logs(&files);
+    ck_assert_ptr_nonnull(strstr(all, "before the flush"));
+    free(all);
+    async_log_stop(al);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(bad_options_are_refused)
+{
+    struct async_log_options none = {.basename = NULL};
+    errno = 0;
+    ck_assert_ptr_null(async_log_start(&none));
+    ck_assert_int_eq(errno, EINVAL);
+    struct async_log_options small = {.basename = "/tmp/x",
+                                      .buffer_size = 100};
+    errno = 0;
+    ck_assert_ptr_null(async_log_start(&small)); /* shorter than a line */
+    ck_assert_int_eq(errno, EINVAL);
+    struct async_log_options nowhere = {.basename = "/nonexistent/dir/app"};
+    errno = 0;
+    ck_assert_ptr_null(async_log_start(&nowhere));
+    ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+/* A writer that cannot keep up: this test program's fwrite() sleeps
+ * while slow_writes is set (the library, linked statically, calls it). */
+static atomic_bool slow_writes;
+
+size_t fwrite(const void *ptr, size_t size, size_t n, FILE *fp);
+size_t fwrite(const void *ptr, size_t size, size_t n, FILE *fp)
+{
+    static size_t (*real)(const void *, size_t, size_t, FILE *);
+    if (real == NULL)
+        real = (size_t(*)(const void *, size_t, size_t, FILE *))dlsym(
+            RTLD_NEXT, "fwrite");
+    if (atomic_load(&slow_writes))
+        usleep(20 * 1000);
+    return real(ptr, size, n, fp);
+}
+
+static void *flood(void *arg)
+{
+    struct async_log *al = arg;
+    char line[200];
+    memset(line, 'Z', sizeof line - 1);
+    line[sizeof line - 1] = '\n';
+    for (int i = 0; i < 20000; i++)
+        async_log_append(al, line, sizeof line);
+    return NULL;
+}
+
+START_TEST(backlog_bound_drops_and_says_so)
+{
+    make_dir();
+    struct async_log_options opt = {.basename = basename_buf,
+                                    .buffer_size = 8192,
+                                    .max_backlog = 4};
+    struct async_log *al = async_log_start(&opt);
+    ck_assert_ptr_nonnull(al);
+    atomic_store(&slow_writes, true);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, flood, al), 0);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+    atomic_store(&slow_writes, false);
+    uint64_t dropped = async_log_dropped_bytes(al);
+    async_log_stop(al);
+    ck_assert_uint_gt(dropped, 0);
+    int files;
+    char *all = read_all_logs(&files);
+    ck_assert_ptr_nonnull(strstr(all, "async_log: dropped"));
+    /* what was kept plus what was dropped is what was logged */
+    size_t kept = 0, len = strlen(all);
+    for (size_t i = 0; i < len; i++)
+        kept += all[i] == 'Z';
+    kept = kept / 199 * 200; /* 199 Zs and a newline per line */
+    ck_assert_uint_eq(kept + dropped, 4 * 20000 * 200);
+    free(all);
+    remove_dir();
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("ch04 async log");
+    TCase *tc = tcase_create("async_log");
+    tcase_add_fd_guard(tc);
+    tcase_add_test(tc, eight_threads_every_line_in_order_and_the_log_rolls);
+    tcase_add_test(tc, flush_writes_everything_so_far);
+    tcase_add_test(tc, bad_options_are_refused);
+    tcase_add_test(tc, backlog_bound_drops_and_says_so);
+    suite_add_tcase(s, tc);
+    return s;
+}
