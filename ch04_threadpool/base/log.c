@@ -118,18 +118,61 @@ static const char *basename_of(const char *path)
     return slash != NULL ? slash + 1 : path;
 }
 
+/* Writes v in decimal; returns the number of digits. */
+static size_t put_decimal(char *out, unsigned long v)
+{
+    char digits[24];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    return n;
+}
+
+/* Longest source file name kept in a line (longer ones are cut). */
+#define LOG_FILE_NAME_MAX 128
+
+/* Writes "YYYY-MM-DD HH:MM:SS.uuuuuu TID LEVEL file:line " by hand: the
+ * header is in every line, and printf would cost as much as the rest of
+ * the line. At most 19 + 7 + 22 + 6 + LOG_FILE_NAME_MAX + 23 bytes. */
+static size_t format_header(char *out, enum log_level level, const char *file,
+                            int lineno)
+{
+    int64_t now = timestamp_wall_us();
+    char *p = out;
+    memcpy(p, date_part(now / TIMESTAMP_US_PER_SEC), 19);
+    p += 19;
+    *p++ = '.';
+    unsigned micros = (unsigned)(now % TIMESTAMP_US_PER_SEC);
+    for (int i = 5; i >= 0; i--, micros /= 10)
+        p[i] = (char)('0' + micros % 10);
+    p += 6;
+    *p++ = ' ';
+    p += put_decimal(p, (unsigned long)current_thread_tid());
+    *p++ = ' ';
+    memcpy(p, level_names[level], 5);
+    p += 5;
+    *p++ = ' ';
+    const char *name = basename_of(file);
+    size_t name_len = strnlen(name, LOG_FILE_NAME_MAX);
+    memcpy(p, name, name_len);
+    p += name_len;
+    *p++ = ':';
+    p += put_decimal(p, (unsigned long)(lineno < 0 ? 0 : lineno));
+    *p++ = ' ';
+    return (size_t)(p - out);
+}
+
 /* Formats into line[LOG_LINE_MAX]: at most LOG_LINE_MAX - 1 characters of
- * text, then '\n' over the NUL that snprintf left after them. */
+ * text, then '\n' over the NUL that vsnprintf left after them. */
 static size_t format_line(char *line, enum log_level level, const char *file,
                           int lineno, const char *fmt, va_list *ap)
 {
     const size_t cap = LOG_LINE_MAX; /* text + NUL */
-    int64_t now = timestamp_wall_us();
-    int n = snprintf(line, cap, "%s.%06d %d %s %s:%d ",
-                     date_part(now / TIMESTAMP_US_PER_SEC),
-                     (int)(now % TIMESTAMP_US_PER_SEC), (int)current_thread_tid(),
-                     level_names[level], basename_of(file), lineno);
-    size_t len = n < 0 ? 0 : ((size_t)n < cap ? (size_t)n : cap - 1);
+    size_t len = format_header(line, level, file, lineno);
     /* The analyzer loses track of va_start across the call from
      * log_write_fatal(); every caller has started ap. */
     // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
