@@ -157,6 +157,44 @@ static struct tcp_callbacks callbacks_for(struct server_log *log)
     return cb;
 }
 
+/* Most tests below have one shape: a server on a fresh loop records what
+ * it sees in a server_log; a client thread talks to it; the test waits
+ * until the server has seen the connections end, then reads the log. */
+struct harness {
+    struct event_loop *loop;
+    struct inet_address addr;
+    struct tcp_callbacks cb;
+    struct server_log *log; /* log->server: NULL once a callback freed it */
+};
+
+static void harness_start(struct harness *h, struct server_log *log,
+                          bool ipv6)
+{
+    h->loop = new_loop();
+    h->log = log;
+    h->cb = callbacks_for(log);
+    log->server = start_test_server(h->loop, &h->cb, ipv6, &h->addr);
+}
+
+/* Runs fn(arg) in a client thread until it returns (at most timeout_ms),
+ * then the loop until the server has seen `downs` connections end. */
+static void harness_run_client(struct harness *h,
+                               void (*fn)(struct client_thread *ct),
+                               void *arg, int timeout_ms, int downs)
+{
+    struct client_thread ct;
+    client_thread_start(&ct, h->loop, &h->addr, fn, arg);
+    client_thread_finish(&ct, timeout_ms);
+    run_loop_until(h->loop, &h->log->downs, downs, 10000);
+}
+
+static void harness_stop(struct harness *h)
+{
+    if (h->log->server != NULL)
+        tcp_server_free(h->log->server);
+    event_loop_free(h->loop);
+}
+
 /* --- echo ----------------------------------------------------------------- */
 
 struct echo_job {
@@ -187,23 +225,16 @@ START_TEST(echo_sizes_from_one_byte_to_ten_mib)
     size_t sizes[] = {1, 100, 4096, 65536 + 17, 1 << 20, 10 << 20};
     int high_waters = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        struct event_loop *loop = new_loop();
         struct server_log log = {.echo = true, .high_water_mark = 256 * 1024};
-        struct tcp_callbacks cb = callbacks_for(&log);
-        struct inet_address addr;
-        struct tcp_server *server = start_test_server(loop, &cb, false, &addr);
+        struct harness h;
+        harness_start(&h, &log, false);
         struct echo_job job = {sizes[i]};
-        struct client_thread ct;
-        client_thread_start(&ct, loop, &addr, echo_client, &job);
-        client_thread_finish(&ct, 30000);
-        /* The client closed; let the server see it. */
-        run_loop_until(loop, &log.downs, 1, 5000);
+        harness_run_client(&h, echo_client, &job, 30000, 1);
         ck_assert_uint_eq(log.bytes_in, sizes[i]);
         ck_assert_int_eq(log.ups, 1);
         ck_assert_int_eq(log.high_waters, log.expected_high_waters);
         high_waters += log.high_waters;
-        tcp_server_free(server);
-        event_loop_free(loop);
+        harness_stop(&h);
     }
     ck_assert_int_gt(high_waters, 0); /* the big sizes crossed the mark */
 }
@@ -226,19 +257,14 @@ static void chat_client(struct client_thread *ct)
 
 START_TEST(callbacks_in_order_and_a_kept_reference)
 {
-    struct event_loop *loop = new_loop();
     struct server_log log = {.echo = true, .keep_ref = true};
-    struct tcp_callbacks cb = callbacks_for(&log);
-    struct inet_address addr;
-    struct tcp_server *server = start_test_server(loop, &cb, false, &addr);
-    struct client_thread ct;
-    client_thread_start(&ct, loop, &addr, chat_client, NULL);
-    client_thread_finish(&ct, 10000);
-    run_loop_until(loop, &log.downs, 1, 5000);
+    struct harness h;
+    harness_start(&h, &log, false);
+    harness_run_client(&h, chat_client, NULL, 10000, 1);
     log.events[log.len] = '\0';
     /* up; then message, write-complete three times; down */
     ck_assert_str_eq(log.events, "UMWMWMWD");
-    ck_assert_uint_eq(tcp_server_connection_count(server), 0);
+    ck_assert_uint_eq(tcp_server_connection_count(log.server), 0);
 
     /* Our reference keeps the closed connection readable. */
     struct tcp_conn *conn = log.kept;
@@ -247,17 +273,16 @@ START_TEST(callbacks_in_order_and_a_kept_reference)
     ck_assert_str_eq(tcp_conn_state_name(tcp_conn_state(conn)),
                      "disconnected");
     char expect[96], port[16];
-    snprintf(port, sizeof port, "%u", (unsigned)inet_address_port(&addr));
+    snprintf(port, sizeof port, "%u", (unsigned)inet_address_port(&h.addr));
     snprintf(expect, sizeof expect, "test-127.0.0.1:%s#1", port);
     ck_assert_str_eq(tcp_conn_name(conn), expect);
-    ck_assert(inet_address_equal(tcp_conn_local_address(conn), &addr));
-    ck_assert_ptr_eq(tcp_conn_loop(conn), loop);
+    ck_assert(inet_address_equal(tcp_conn_local_address(conn), &h.addr));
+    ck_assert_ptr_eq(tcp_conn_loop(conn), h.loop);
     ck_assert_int_eq(tcp_conn_send(conn, "late", 4), -ENOTCONN);
     tcp_conn_shutdown(conn);    /* no-ops when closed */
     tcp_conn_force_close(conn);
     tcp_conn_unref(conn); /* the last reference: closes the fd */
-    tcp_server_free(server);
-    event_loop_free(loop);
+    harness_stop(&h);
 }
 END_TEST
 
@@ -295,24 +320,18 @@ START_TEST(peer_half_close_gets_all_output_then_close)
 {
     size_t sizes[] = {10, 4 << 20};
     for (int i = 0; i < 2; i++) {
-        struct event_loop *loop = new_loop();
         struct server_log log = {.echo = true};
-        struct tcp_callbacks cb = callbacks_for(&log);
-        struct inet_address addr;
-        struct tcp_server *server = start_test_server(loop, &cb, false, &addr);
+        struct harness h;
+        harness_start(&h, &log, false);
         /* 4 MiB cannot all be in flight: output is still queued at the
          * server when the end of file arrives, and must not be lost. */
         struct half_close_job job = {sizes[i], 200};
-        struct client_thread ct;
-        client_thread_start(&ct, loop, &addr, half_close_client, &job);
-        client_thread_finish(&ct, 20000);
-        run_loop_until(loop, &log.downs, 1, 5000);
+        harness_run_client(&h, half_close_client, &job, 20000, 1);
         ck_assert_uint_eq(log.bytes_in, sizes[i]);
         ck_assert_int_eq(log.downs, 1);
         if (sizes[i] > 1000000) /* the premise: output still queued at EOF */
             ck_assert_uint_gt(log.queued_after_last_message, 0);
-        tcp_server_free(server);
-        event_loop_free(loop);
+        harness_stop(&h);
     }
 }
 END_TEST
@@ -341,19 +360,13 @@ static void slow_reader_client(struct client_thread *ct)
 START_TEST(shutdown_delivers_all_queued_output_before_fin)
 {
     fill_pattern(big_payload, sizeof big_payload, 7);
-    struct event_loop *loop = new_loop();
     struct server_log log = {.send_on_up = 8 << 20, .shutdown_on_up = true};
-    struct tcp_callbacks cb = callbacks_for(&log);
-    struct inet_address addr;
-    struct tcp_server *server = start_test_server(loop, &cb, false, &addr);
+    struct harness h;
+    harness_start(&h, &log, false);
     struct slow_reader_job job = {8 << 20};
-    struct client_thread ct;
-    client_thread_start(&ct, loop, &addr, slow_reader_client, &job);
-    client_thread_finish(&ct, 20000);
-    run_loop_until(loop, &log.downs, 1, 5000);
+    harness_run_client(&h, slow_reader_client, &job, 20000, 1);
     ck_assert_int_eq(log.write_completes, 1);
-    tcp_server_free(server);
-    event_loop_free(loop);
+    harness_stop(&h);
 }
 END_TEST
 
@@ -371,21 +384,15 @@ static void reset_client(struct client_thread *ct)
 
 START_TEST(peer_reset_with_output_pending)
 {
-    struct event_loop *loop = new_loop();
     struct server_log log = {.send_on_up = 8 << 20};
-    struct tcp_callbacks cb = callbacks_for(&log);
-    struct inet_address addr;
-    struct tcp_server *server = start_test_server(loop, &cb, false, &addr);
-    struct client_thread ct;
-    client_thread_start(&ct, loop, &addr, reset_client, NULL);
-    client_thread_finish(&ct, 10000);
-    run_loop_until(loop, &log.downs, 1, 5000);
+    struct harness h;
+    harness_start(&h, &log, false);
+    harness_run_client(&h, reset_client, NULL, 10000, 1);
     ck_assert_int_eq(log.ups, 1);
     ck_assert_int_eq(log.downs, 1); /* reported once */
     ck_assert_int_eq(log.write_completes, 0);
-    ck_assert_uint_eq(tcp_server_connection_count(server), 0);
-    tcp_server_free(server);
-    event_loop_free(loop);
+    ck_assert_uint_eq(tcp_server_connection_count(log.server), 0);
+    harness_stop(&h);
 }
 END_TEST
 
@@ -401,18 +408,12 @@ static void force_close_client(struct client_thread *ct)
 
 START_TEST(force_close_from_a_message_callback)
 {
-    struct event_loop *loop = new_loop();
     struct server_log log = {.force_close_byte = 'x'};
-    struct tcp_callbacks cb = callbacks_for(&log);
-    struct inet_address addr;
-    struct tcp_server *server = start_test_server(loop, &cb, false, &addr);
-    struct client_thread ct;
-    client_thread_start(&ct, loop, &addr, force_close_client, NULL);
-    client_thread_finish(&ct, 10000);
-    run_loop_until(loop, &log.downs, 1, 5000);
+    struct harness h;
+    harness_start(&h, &log, false);
+    harness_run_client(&h, force_close_client, NULL, 10000, 1);
     ck_assert_int_eq(log.downs, 1);
-    tcp_server_free(server);
-    event_loop_free(loop);
+    harness_stop(&h);
 }
 END_TEST
 
@@ -420,19 +421,13 @@ END_TEST
  * close, nothing leaked. */
 START_TEST(shutdown_with_output_pending_then_peer_reset)
 {
-    struct event_loop *loop = new_loop();
     struct server_log log = {.send_on_up = 8 << 20, .shutdown_on_up = true};
-    struct tcp_callbacks cb = callbacks_for(&log);
-    struct inet_address addr;
-    struct tcp_server *server = start_test_server(loop, &cb, false, &addr);
-    struct client_thread ct;
-    client_thread_start(&ct, loop, &addr, reset_client, NULL);
-    client_thread_finish(&ct, 10000);
-    run_loop_until(loop, &log.downs, 1, 5000);
+    struct harness h;
+    harness_start(&h, &log, false);
+    harness_run_client(&h, reset_client, NULL, 10000, 1);
     ck_assert_int_eq(log.downs, 1);
     ck_assert_int_eq(log.write_completes, 0);
-    tcp_server_free(server);
-    event_loop_free(loop);
+    harness_stop(&h);
 }
 END_TEST
 
@@ -448,34 +443,24 @@ static void expect_close_client(struct client_thread *ct)
 
 START_TEST(server_freed_from_the_up_callback)
 {
-    struct event_loop *loop = new_loop();
     struct server_log log = {.free_server_on_up = true};
-    struct tcp_callbacks cb = callbacks_for(&log);
-    struct inet_address addr;
-    log.server = start_test_server(loop, &cb, false, &addr);
-    struct client_thread ct;
-    client_thread_start(&ct, loop, &addr, expect_close_client, NULL);
-    client_thread_finish(&ct, 10000);
+    struct harness h;
+    harness_start(&h, &log, false);
+    harness_run_client(&h, expect_close_client, NULL, 10000, 1);
     ck_assert_ptr_null(log.server);
-    run_loop_until(loop, &log.downs, 1, 5000);
     ck_assert_int_eq(log.ups, 1);
-    event_loop_free(loop);
+    harness_stop(&h);
 }
 END_TEST
 
 START_TEST(server_freed_from_the_down_callback)
 {
-    struct event_loop *loop = new_loop();
     struct server_log log = {.echo = true, .free_server_on_down = true};
-    struct tcp_callbacks cb = callbacks_for(&log);
-    struct inet_address addr;
-    log.server = start_test_server(loop, &cb, false, &addr);
-    struct client_thread ct;
-    client_thread_start(&ct, loop, &addr, chat_client, NULL);
-    client_thread_finish(&ct, 10000);
-    run_loop_until(loop, &log.downs, 1, 5000);
+    struct harness h;
+    harness_start(&h, &log, false);
+    harness_run_client(&h, chat_client, NULL, 10000, 1);
     ck_assert_ptr_null(log.server);
-    event_loop_free(loop);
+    harness_stop(&h);
 }
 END_TEST
 
@@ -494,20 +479,14 @@ static void echo_then_closed_client(struct client_thread *ct)
 
 START_TEST(force_close_from_the_write_complete_callback)
 {
-    struct event_loop *loop = new_loop();
     struct server_log log = {.echo = true,
                              .force_close_on_write_complete = true};
-    struct tcp_callbacks cb = callbacks_for(&log);
-    struct inet_address addr;
-    struct tcp_server *server = start_test_server(loop, &cb, false, &addr);
-    struct client_thread ct;
-    client_thread_start(&ct, loop, &addr, echo_then_closed_client, NULL);
-    client_thread_finish(&ct, 10000);
-    run_loop_until(loop, &log.downs, 1, 5000);
+    struct harness h;
+    harness_start(&h, &log, false);
+    harness_run_client(&h, echo_then_closed_client, NULL, 10000, 1);
     ck_assert_int_eq(log.write_completes, 1);
     ck_assert_int_eq(log.downs, 1);
-    tcp_server_free(server);
-    event_loop_free(loop);
+    harness_stop(&h);
 }
 END_TEST
 
@@ -627,26 +606,20 @@ static void send_and_wait_echo(struct client_thread *ct)
 
 START_TEST(stop_read_holds_input_until_start_read)
 {
-    struct event_loop *loop = new_loop();
     struct stop_read_state st = {
         .log = {.echo = true, .keep_ref = true, .stop_read_on_up = true}};
-    struct tcp_callbacks cb = callbacks_for(&st.log);
-    struct inet_address addr;
-    struct tcp_server *server = start_test_server(loop, &cb, false, &addr);
+    struct harness h;
+    harness_start(&h, &st.log, false);
     /* 150 ms after the start, check that nothing was read, then resume. */
-    ck_assert_uint_ne(event_loop_run_after(loop, 150 * 1000, resume_reading,
-                                           &st),
+    ck_assert_uint_ne(event_loop_run_after(h.loop, 150 * 1000,
+                                           resume_reading, &st),
                       0);
-    struct client_thread ct;
-    client_thread_start(&ct, loop, &addr, send_and_wait_echo, NULL);
-    client_thread_finish(&ct, 10000);
+    harness_run_client(&h, send_and_wait_echo, NULL, 10000, 1);
     ck_assert_int_eq(st.checks, 1);
     ck_assert_int_eq(st.bytes_when_checked, 0); /* held back while stopped */
     ck_assert_uint_eq(st.log.bytes_in, 6);      /* and delivered after */
-    run_loop_until(loop, &st.log.downs, 1, 5000);
     tcp_conn_unref(st.log.kept);
-    tcp_server_free(server);
-    event_loop_free(loop);
+    harness_stop(&h);
 }
 END_TEST
 
@@ -668,39 +641,27 @@ static void many_connections_client(struct client_thread *ct)
 
 START_TEST(thousand_connections_opened_and_closed)
 {
-    struct event_loop *loop = new_loop();
     struct server_log log = {.echo = true};
-    struct tcp_callbacks cb = callbacks_for(&log);
-    struct inet_address addr;
-    struct tcp_server *server = start_test_server(loop, &cb, false, &addr);
-    struct client_thread ct;
-    client_thread_start(&ct, loop, &addr, many_connections_client, NULL);
-    client_thread_finish(&ct, 60000);
-    run_loop_until(loop, &log.downs, 1000, 10000);
+    struct harness h;
+    harness_start(&h, &log, false);
+    harness_run_client(&h, many_connections_client, NULL, 60000, 1000);
     ck_assert_int_eq(log.ups, 1000);
     ck_assert_int_eq(log.downs, 1000);
-    ck_assert_uint_eq(tcp_server_connection_count(server), 0);
-    tcp_server_free(server);
-    event_loop_free(loop);
+    ck_assert_uint_eq(tcp_server_connection_count(log.server), 0);
+    harness_stop(&h);
 }
 END_TEST
 
 START_TEST(ipv6_loopback_echo)
 {
-    struct event_loop *loop = new_loop();
     struct server_log log = {.echo = true};
-    struct tcp_callbacks cb = callbacks_for(&log);
-    struct inet_address addr;
-    struct tcp_server *server = start_test_server(loop, &cb, true, &addr);
-    ck_assert_int_eq(inet_address_family(&addr), AF_INET6);
+    struct harness h;
+    harness_start(&h, &log, true);
+    ck_assert_int_eq(inet_address_family(&h.addr), AF_INET6);
     struct echo_job job = {100000};
-    struct client_thread ct;
-    client_thread_start(&ct, loop, &addr, echo_client, &job);
-    client_thread_finish(&ct, 10000);
-    run_loop_until(loop, &log.downs, 1, 5000);
+    harness_run_client(&h, echo_client, &job, 10000, 1);
     ck_assert_uint_eq(log.bytes_in, 100000);
-    tcp_server_free(server);
-    event_loop_free(loop);
+    harness_stop(&h);
 }
 END_TEST
 
@@ -744,22 +705,18 @@ static void free_server_timer(struct event_loop *loop, uint64_t id,
 
 START_TEST(server_freed_with_live_connections)
 {
-    struct event_loop *loop = new_loop();
     struct server_log log = {0};
-    struct tcp_callbacks cb = callbacks_for(&log);
-    struct inet_address addr;
-    log.server = start_test_server(loop, &cb, false, &addr);
-    ck_assert_uint_ne(event_loop_run_after(loop, 5000, free_server_timer,
+    struct harness h;
+    harness_start(&h, &log, false);
+    ck_assert_uint_ne(event_loop_run_after(h.loop, 5000, free_server_timer,
                                            &log),
                       0);
     struct idle_clients_job job = {.count = 10};
-    struct client_thread ct;
-    client_thread_start(&ct, loop, &addr, idle_clients, &job);
-    client_thread_finish(&ct, 10000);
+    harness_run_client(&h, idle_clients, &job, 10000, 10);
     ck_assert_ptr_null(log.server);
     ck_assert_int_eq(log.ups, 10);
     ck_assert_int_eq(log.downs, 10); /* every connection told it ended */
-    event_loop_free(loop);
+    harness_stop(&h);
 }
 END_TEST
 
@@ -775,17 +732,12 @@ static void one_message_client(struct client_thread *ct)
 
 START_TEST(server_freed_from_its_own_callback)
 {
-    struct event_loop *loop = new_loop();
     struct server_log log = {.free_server_on_message = true};
-    struct tcp_callbacks cb = callbacks_for(&log);
-    struct inet_address addr;
-    log.server = start_test_server(loop, &cb, false, &addr);
-    struct client_thread ct;
-    client_thread_start(&ct, loop, &addr, one_message_client, NULL);
-    client_thread_finish(&ct, 10000);
+    struct harness h;
+    harness_start(&h, &log, false);
+    harness_run_client(&h, one_message_client, NULL, 10000, 1);
     ck_assert_ptr_null(log.server);
-    run_loop_until(loop, &log.downs, 1, 5000);
-    event_loop_free(loop);
+    harness_stop(&h);
 }
 END_TEST
 
