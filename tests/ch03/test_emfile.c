@@ -31,9 +31,12 @@
  * which is fine: the table is filled up to whatever the limit is. */
 #define FD_LIMIT 256
 
-struct child_pipes {
-    int report_w;  /* child -> parent: port, then statistics */
-    int control_r; /* parent -> child: 'q' to quit */
+/* What the parent asks of the server child. */
+struct child_setup {
+    int report_w;    /* child -> parent: port, then statistics */
+    int control_r;   /* parent -> child: 'q' to quit */
+    int room;        /* fds left free once the table is filled up */
+    bool lose_spare; /* make reopening the spare fd fail */
 };
 
 struct child_report {
@@ -42,6 +45,31 @@ struct child_report {
     uint64_t shed;
     int ups;
 };
+
+/*
+ * The harder case is a spare fd that cannot be reopened (another thread
+ * took the slot in between). The test makes reopening /dev/null fail by
+ * defining open() in the test program, which the library (a static
+ * archive linked into it) then calls instead of libc's.
+ */
+static volatile sig_atomic_t fail_dev_null;
+
+int open(const char *path, int flags, ...);
+int open(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = va_arg(ap, mode_t);
+        va_end(ap);
+    }
+    if (fail_dev_null && strcmp(path, "/dev/null") == 0) {
+        errno = EMFILE;
+        return -1;
+    }
+    return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+}
 
 static void greet(struct tcp_conn *conn, void *ctx)
 {
@@ -62,7 +90,7 @@ static void on_control(struct channel *ch, int64_t t, void *ctx)
 /* The server, in the child. Exit codes: 0 fine, others say what failed. */
 static void server_child(void *arg)
 {
-    struct child_pipes *p = arg;
+    struct child_setup *p = arg;
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur > FD_LIMIT) {
@@ -86,16 +114,17 @@ static void server_child(void *arg)
     channel_set_read_fn(&control, on_control);
     if (channel_enable_reading(&control) != 0)
         _exit(13);
-    /* Fill the fd table, then give back exactly ROOM fds. */
+    /* Fill the fd table, then give back exactly p->room fds. */
     static int filler[65536];
     int filled = 0;
     while (filled < 65536 &&
            (filler[filled] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
         filled++;
-    if (errno != EMFILE || filled < ROOM)
+    if (errno != EMFILE || filled < p->room)
         _exit(16);
-    for (int i = 0; i < ROOM; i++)
+    for (int i = 0; i < p->room; i++)
         close(filler[--filled]);
+    fail_dev_null = p->lose_spare;
     struct inet_address bound;
     tcp_server_listen_address(server, &bound);
     struct child_report report = {.port = inet_address_port(&bound)};
@@ -115,6 +144,48 @@ static void server_child(void *arg)
     event_loop_free(loop);
     close(p->report_w);
     close(p->control_r);
+}
+
+/* The parent's handle on the server child. */
+struct server_child {
+    pid_t pid;
+    int report_r;
+    int control_w;
+    uint16_t port;
+};
+
+static void server_child_start(struct server_child *c, int room,
+                               bool lose_spare)
+{
+    int report[2], control[2];
+    ck_assert_int_eq(pipe2(report, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(control, O_CLOEXEC), 0);
+    struct child_setup setup = {report[1], control[0], room, lose_spare};
+    int keep[] = {report[1], control[0]};
+    c->pid = test_fork_child(server_child, &setup, keep, 2);
+    test_close(report[1]);
+    test_close(control[0]);
+    c->report_r = report[0];
+    c->control_w = control[1];
+    struct child_report r;
+    ck_assert_int_eq(read(c->report_r, &r, sizeof r), sizeof r);
+    ck_assert_uint_ne(r.port, 0);
+    c->port = r.port;
+}
+
+/* Tells the child to quit; fails unless it exits cleanly. Returns what
+ * it counted. */
+static struct child_report server_child_stop(struct server_child *c)
+{
+    ck_assert_int_eq(write(c->control_w, "q", 1), 1);
+    struct child_report r;
+    ck_assert_int_eq(read(c->report_r, &r, sizeof r), sizeof r);
+    int status = test_wait_child(c->pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "server child status %#x", status);
+    test_close(c->report_r);
+    test_close(c->control_w);
+    return r;
 }
 
 static int connect_to(uint16_t port)
@@ -143,26 +214,22 @@ static char first_answer(int fd)
     return 'X';
 }
 
+static bool answers_within(int fd, int ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    return poll(&pfd, 1, ms) == 1;
+}
+
 START_TEST(emfile_sheds_connections_without_spinning_and_recovers)
 {
-    int report[2], control[2];
-    ck_assert_int_eq(pipe2(report, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(control, O_CLOEXEC), 0);
-    struct child_pipes p = {report[1], control[0]};
-    int keep[] = {report[1], control[0]};
-    pid_t pid = test_fork_child(server_child, &p, keep, 2);
-    test_close(report[1]);
-    test_close(control[0]);
-
-    struct child_report r;
-    ck_assert_int_eq(read(report[0], &r, sizeof r), sizeof r);
-    ck_assert_uint_ne(r.port, 0);
+    struct server_child child;
+    server_child_start(&child, ROOM, false);
 
     int fds[FIRST_WAVE];
     int accepted = 0, shed = 0;
     int kept[FIRST_WAVE];
     for (int i = 0; i < FIRST_WAVE; i++) {
-        fds[i] = connect_to(r.port);
+        fds[i] = connect_to(child.port);
         if (first_answer(fds[i]) == 'W')
             kept[accepted++] = fds[i];
         else {
@@ -178,16 +245,12 @@ START_TEST(emfile_sheds_connections_without_spinning_and_recovers)
         test_close(kept[--accepted]);
     usleep(200 * 1000);
     for (int i = 0; i < 3; i++) {
-        int fd = connect_to(r.port);
+        int fd = connect_to(child.port);
         ck_assert_int_eq(first_answer(fd), 'W');
         kept[accepted++] = fd;
     }
 
-    ck_assert_int_eq(write(control[1], "q", 1), 1);
-    ck_assert_int_eq(read(report[0], &r, sizeof r), sizeof r);
-    int status = test_wait_child(pid);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "server child status %#x", status);
+    struct child_report r = server_child_stop(&child);
     if (test_under_valgrind()) {
         /* valgrind polices the fd limit itself: when accept() returns an
          * fd above it, valgrind closes that fd and reports EMFILE, so some
@@ -204,123 +267,22 @@ START_TEST(emfile_sheds_connections_without_spinning_and_recovers)
 
     for (int i = 0; i < accepted; i++)
         test_close(kept[i]);
-    test_close(report[0]);
-    test_close(control[1]);
 }
 END_TEST
 
-/*
- * The harder case: the spare fd cannot be reopened (another thread took
- * the slot in between). The acceptor must then pause accepting for a
- * while rather than spin, and resume by itself. This test makes reopening
- * /dev/null fail by defining open() in the test program, which the
- * library (a static archive linked into it) then calls instead of libc's.
- */
-static volatile sig_atomic_t fail_dev_null;
-
-int open(const char *path, int flags, ...);
-int open(const char *path, int flags, ...)
-{
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, mode_t);
-        va_end(ap);
-    }
-    if (fail_dev_null && strcmp(path, "/dev/null") == 0) {
-        errno = EMFILE;
-        return -1;
-    }
-    return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
-}
-
-struct backoff_pipes {
-    int report_w;
-    int control_r;
-};
-
-static void backoff_child(void *arg)
-{
-    struct backoff_pipes *p = arg;
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur > FD_LIMIT) {
-        rl.rlim_cur = FD_LIMIT;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    struct event_loop *loop = event_loop_new();
-    struct inet_address addr;
-    inet_address_loopback(&addr, 0, false);
-    struct tcp_server *server =
-        loop != NULL ? tcp_server_new(loop, &addr, "backoff", 0) : NULL;
-    if (server == NULL)
-        _exit(11);
-    int ups = 0;
-    struct tcp_callbacks cb = {.on_connection = greet, .ctx = &ups};
-    tcp_server_set_callbacks(server, &cb);
-    if (tcp_server_start(server) != 0)
-        _exit(12);
-    struct channel control;
-    channel_init(&control, loop, p->control_r, NULL);
-    channel_set_read_fn(&control, on_control);
-    if (channel_enable_reading(&control) != 0)
-        _exit(13);
-    static int filler[65536];
-    int filled = 0;
-    while (filled < 65536 &&
-           (filler[filled] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
-        filled++;
-    if (errno != EMFILE || filled < 1)
-        _exit(16);
-    close(filler[--filled]); /* room for one connection */
-    fail_dev_null = 1;
-    struct inet_address bound;
-    tcp_server_listen_address(server, &bound);
-    struct child_report report = {.port = inet_address_port(&bound)};
-    if (write(p->report_w, &report, sizeof report) != sizeof report)
-        _exit(14);
-    event_loop_run(loop);
-    report.iterations = event_loop_iterations(loop);
-    report.shed = tcp_server_shed_count(server);
-    report.ups = ups;
-    if (write(p->report_w, &report, sizeof report) != sizeof report)
-        _exit(15);
-    for (int i = 0; i < filled; i++)
-        close(filler[i]);
-    channel_remove(&control);
-    channel_destroy(&control);
-    tcp_server_free(server);
-    event_loop_free(loop);
-    close(p->report_w);
-    close(p->control_r);
-}
-
-static bool answers_within(int fd, int ms)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    return poll(&pfd, 1, ms) == 1;
-}
-
+/* Without a spare fd to shed with, the acceptor must pause accepting for a
+ * while rather than spin, and resume by itself. */
 START_TEST(without_a_spare_fd_accepting_pauses_and_resumes)
 {
-    int report[2], control[2];
-    ck_assert_int_eq(pipe2(report, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(control, O_CLOEXEC), 0);
-    struct backoff_pipes p = {report[1], control[0]};
-    int keep[] = {report[1], control[0]};
-    pid_t pid = test_fork_child(backoff_child, &p, keep, 2);
-    test_close(report[1]);
-    test_close(control[0]);
-    struct child_report r;
-    ck_assert_int_eq(read(report[0], &r, sizeof r), sizeof r);
+    struct server_child child;
+    server_child_start(&child, 1, true); /* room for one connection */
 
     /* Connect one at a time: served while fds last, then shed with the
      * spare fd (which is then lost), until one gets no answer at all:
      * accepting is paused. */
     int kept[8], nkept = 0, shed = 0, waiting = -1;
     for (int i = 0; i < 8 && waiting < 0; i++) {
-        int fd = connect_to(r.port);
+        int fd = connect_to(child.port);
         if (!answers_within(fd, 300)) {
             waiting = fd;
         } else if (first_answer(fd) == 'W') {
@@ -347,11 +309,7 @@ START_TEST(without_a_spare_fd_accepting_pauses_and_resumes)
         test_close(waiting);
     }
 
-    ck_assert_int_eq(write(control[1], "q", 1), 1);
-    ck_assert_int_eq(read(report[0], &r, sizeof r), sizeof r);
-    int status = test_wait_child(pid);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "server child status %#x", status);
+    struct child_report r = server_child_stop(&child);
     ck_assert_int_eq(r.ups, nkept + (waiting >= 0));
     if (!test_under_valgrind()) /* see above: valgrind sheds some itself */
         ck_assert_uint_eq(r.shed, (uint64_t)shed);
@@ -360,8 +318,6 @@ START_TEST(without_a_spare_fd_accepting_pauses_and_resumes)
      * thousands. */
     ck_assert_msg(r.iterations < 200, "the loop ran %llu rounds",
                   (unsigned long long)r.iterations);
-    test_close(report[0]);
-    test_close(control[1]);
 }
 END_TEST
 
