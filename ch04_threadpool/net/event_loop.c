@@ -48,10 +48,10 @@ struct event_loop {
     pthread_mutex_t mutex;
     struct call_queue pending; /* queued, to run after this batch */
     bool wakeup_pending;       /* the eventfd was written, not yet read */
+    bool closed;               /* being freed: the queue takes no more */
 
     /* Loop thread only. */
     bool running;
-    bool calling_pending; /* inside run_pending() */
     uint64_t iterations;
     int64_t poll_return_us;
     struct channel **ready;      /* the current batch; removed entries NULL */
@@ -88,10 +88,13 @@ static void on_wakeup(struct channel *ch, int64_t receive_time_us, void *ctx)
     (void)ctx;
     uint64_t count;
     pthread_mutex_lock(&loop->mutex);
-    if (read(ch->fd, &count, sizeof count) < 0 && errno != EAGAIN)
-        log_error("read eventfd: %s", log_strerror(errno));
+    int err = read(ch->fd, &count, sizeof count) < 0 ? errno : 0;
     loop->wakeup_pending = false;
     pthread_mutex_unlock(&loop->mutex);
+    /* Logged after the unlock: the mutex stays a leaf even when the log
+     * sink takes locks of its own. */
+    if (err != 0 && err != EAGAIN)
+        log_error("read eventfd: %s", log_strerror(err));
 }
 
 /* Wakes the loop; the caller holds the mutex. One write per round at
@@ -184,10 +187,8 @@ static void run_pending(struct event_loop *loop)
     struct call_queue batch = loop->pending;
     loop->pending = loop->running_calls;
     pthread_mutex_unlock(&loop->mutex);
-    loop->calling_pending = true;
     for (int i = 0; i < batch.len; i++)
         batch.calls[i].fn(loop, batch.calls[i].ctx);
-    loop->calling_pending = false;
     batch.len = 0;
     loop->running_calls = batch;
 }
@@ -200,6 +201,19 @@ static bool has_pending(struct event_loop *loop)
     return any;
 }
 
+/* True when nothing is queued; then the queue is closed in the same
+ * critical section, so that no functor can slip in after the last check
+ * and be lost with the loop. */
+static bool close_queue_if_empty(struct event_loop *loop)
+{
+    pthread_mutex_lock(&loop->mutex);
+    bool empty = loop->pending.len == 0;
+    if (empty)
+        loop->closed = true;
+    pthread_mutex_unlock(&loop->mutex);
+    return empty;
+}
+
 void event_loop_free(struct event_loop *loop)
 {
     if (loop == NULL)
@@ -208,7 +222,7 @@ void event_loop_free(struct event_loop *loop)
     ASSERT(!loop->running);
     /* Queued functors are often deferred frees: run them, and what they
      * queue in turn, so that nothing leaks. */
-    while (has_pending(loop))
+    while (!close_queue_if_empty(loop))
         run_pending(loop);
     timer_queue_free(loop->timers);
     if (loop->wakeup_fd >= 0) {
@@ -316,6 +330,10 @@ void event_loop_quit(struct event_loop *loop)
 int event_loop_queue(struct event_loop *loop, event_loop_fn *fn, void *ctx)
 {
     pthread_mutex_lock(&loop->mutex);
+    if (loop->closed) {
+        pthread_mutex_unlock(&loop->mutex);
+        return -ESHUTDOWN;
+    }
     struct call_queue *q = &loop->pending;
     if (q->len == q->capacity) {
         int capacity = q->capacity == 0 ? 16 : q->capacity * 2;
@@ -329,11 +347,11 @@ int event_loop_queue(struct event_loop *loop, event_loop_fn *fn, void *ctx)
         q->capacity = capacity;
     }
     q->calls[q->len++] = (struct pending_call){fn, ctx};
-    /* Another thread: the loop may be asleep in the poller. The loop's own
-     * thread, inside run_pending(): the functor waits for the next round,
-     * whose wait must not block. Otherwise the loop runs it after the
-     * current batch anyway. */
-    if (!event_loop_is_in_loop_thread(loop) || loop->calling_pending)
+    /* Another thread: the loop may be asleep in the poller. Its own
+     * thread needs no wake-up: the functor runs after the current batch,
+     * or, queued by a functor, in the next round, whose wait does not
+     * block because the queue is not empty (see event_loop_run()). */
+    if (!event_loop_is_in_loop_thread(loop))
         wakeup_locked(loop);
     pthread_mutex_unlock(&loop->mutex);
     return 0;

@@ -71,7 +71,10 @@ struct event_loop *event_loop_new_with_poller(enum poller_kind kind);
  * @brief Frees a loop that is not running. Functors still queued run
  * first (they may be deferred destructions), and so do the functors they
  * queue: a functor that always re-queues itself keeps this from ending.
- * Asserts that no channel is still registered.
+ * Once the queue is empty it is closed: event_loop_queue() from another
+ * thread then fails with -ESHUTDOWN until the loop is gone (after that,
+ * any use of the loop is an error). Asserts that no channel is still
+ * registered.
  */
 void event_loop_free(struct event_loop *loop);
 
@@ -84,7 +87,9 @@ int event_loop_run(struct event_loop *loop);
 /**
  * @brief Ends event_loop_run() after the current round (immediately if it
  * is not running: the next run returns before it polls). Thread-safe: from
- * another thread it also wakes the loop.
+ * another thread it also wakes the loop. Quits do not add up: the run
+ * that ends consumes them all, including one that arrives while that run
+ * is already on its way out.
  */
 void event_loop_quit(struct event_loop *loop);
 
@@ -93,14 +98,15 @@ void event_loop_quit(struct event_loop *loop);
  * current batch of events has been dispatched (or in the next round, when
  * called from a functor). Thread-safe: functors queued by one thread run
  * in the order it queued them.
- * @return 0, or -ENOMEM.
+ * @return 0, -ENOMEM, or -ESHUTDOWN while event_loop_free() runs.
  */
 int event_loop_queue(struct event_loop *loop, event_loop_fn *fn, void *ctx);
 
 /**
  * @brief Runs @p fn(loop, ctx) now when called in the loop's thread;
  * otherwise queues it (event_loop_queue()). Thread-safe.
- * @return 0, or -ENOMEM (only when it had to queue).
+ * @return 0, or an error of event_loop_queue() (only when it had to
+ * queue).
  */
 int event_loop_run_in_loop(struct event_loop *loop, event_loop_fn *fn,
                            void *ctx);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 struct event_loop_thread {
@@ -15,6 +16,8 @@ struct event_loop_thread {
     struct count_down_latch started; /* counted down once loop is set */
     struct event_loop *loop;         /* set by the thread before the latch */
     int error;                       /* errno of a failed loop creation */
+    atomic_bool stopping;            /* set by stop() before it quits */
+    struct count_down_latch stop;    /* counted down by stop() */
 };
 
 static void *thread_main(void *arg)
@@ -29,9 +32,18 @@ static void *thread_main(void *arg)
     count_down_latch_count_down(&t->started);
     if (loop == NULL)
         return NULL;
-    int rc = event_loop_run(loop);
-    if (rc != 0)
-        log_error("loop thread: event_loop_run: %s", log_strerror(-rc));
+    /* The loop must outlive every user of event_loop_thread_loop(), so it
+     * lives until stop(), whatever else ends a run: a quit from elsewhere
+     * only ends that run. */
+    while (!atomic_load(&t->stopping)) {
+        int rc = event_loop_run(loop);
+        if (rc != 0) {
+            /* The poller is broken; running again would spin. */
+            log_error("loop thread: event_loop_run: %s; idle until stopped",
+                      log_strerror(-rc));
+            count_down_latch_wait(&t->stop);
+        }
+    }
     event_loop_free(loop); /* runs what is still queued */
     return NULL;
 }
@@ -45,6 +57,7 @@ event_loop_thread_start(event_loop_thread_init_fn *init, void *ctx)
     t->init = init;
     t->ctx = ctx;
     count_down_latch_init(&t->started, 1);
+    count_down_latch_init(&t->stop, 1);
     int err = pthread_create(&t->thread, NULL, thread_main, t);
     if (err == 0) {
         count_down_latch_wait(&t->started);
@@ -54,6 +67,7 @@ event_loop_thread_start(event_loop_thread_init_fn *init, void *ctx)
         pthread_join(t->thread, NULL);
     }
     count_down_latch_destroy(&t->started);
+    count_down_latch_destroy(&t->stop);
     free(t);
     errno = err;
     return NULL;
@@ -69,8 +83,11 @@ void event_loop_thread_stop(struct event_loop_thread *t)
     if (t == NULL)
         return;
     ASSERT(!event_loop_is_in_loop_thread(t->loop)); /* it would join itself */
+    atomic_store(&t->stopping, true); /* before the quit that it explains */
+    count_down_latch_count_down(&t->stop);
     event_loop_quit(t->loop);
     pthread_join(t->thread, NULL);
     count_down_latch_destroy(&t->started);
+    count_down_latch_destroy(&t->stop);
     free(t);
 }

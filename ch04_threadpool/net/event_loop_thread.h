@@ -10,7 +10,10 @@
  * - event_loop_thread_stop() quits the loop from the calling thread, joins
  *   the thread (which frees its loop, running what is still queued), and
  *   frees the handle. Call it from any thread but the loop's own.
- * - The loop pointer is valid from start until stop returns.
+ * - The loop pointer is valid from start until stop returns. The thread
+ *   runs its loop until then: event_loop_quit() from elsewhere ends one
+ *   run and the thread starts the next; a poller failure is logged and
+ *   the thread waits for stop.
  */
 #ifndef MUDUO_NET_EVENT_LOOP_THREAD_H
 #define MUDUO_NET_EVENT_LOOP_THREAD_H

@@ -145,10 +145,13 @@ static void force_close_request(struct event_loop *loop, void *ctx)
 
 void tcp_conn_force_close(struct tcp_conn *c)
 {
+    int err;
+    if (c->state == TCP_DISCONNECTED) /* before any use of the loop */
+        return;
     if (event_loop_is_in_loop_thread(c->loop))
         force_close_in_loop(c);
-    else if (queue_with_ref(c, force_close_request) != 0)
-        log_error("%s: force_close lost (no memory)", c->name);
+    else if ((err = queue_with_ref(c, force_close_request)) != 0)
+        log_error("%s: force_close lost: %s", c->name, log_strerror(-err));
 }
 
 /* --- channel callbacks ---------------------------------------------------- */
@@ -426,6 +429,10 @@ static void send_now(struct event_loop *loop, void *ctx)
 
 int tcp_conn_send(struct tcp_conn *c, const void *data, size_t len)
 {
+    /* A closed connection may outlive its loop (a reference kept after
+     * tcp_server_free()): its state is checked before the loop is used. */
+    if (c->state == TCP_DISCONNECTED)
+        return -ENOTCONN;
     if (event_loop_is_in_loop_thread(c->loop))
         return send_in_loop(c, data, len);
     if (c->state != TCP_CONNECTED)
@@ -437,12 +444,12 @@ int tcp_conn_send(struct tcp_conn *c, const void *data, size_t len)
     call->len = len;
     memcpy(call->data, data, len);
     tcp_conn_ref(c);
-    if (event_loop_queue(c->loop, send_now, call) != 0) {
+    int err = event_loop_queue(c->loop, send_now, call);
+    if (err != 0) {
         unref_not_last(c);
         free(call);
-        return -ENOMEM;
     }
-    return 0;
+    return err;
 }
 
 int tcp_conn_send_buffer(struct tcp_conn *c, struct buffer *buf)
@@ -472,10 +479,13 @@ static void shutdown_request(struct event_loop *loop, void *ctx)
 
 void tcp_conn_shutdown(struct tcp_conn *c)
 {
+    int err;
+    if (c->state == TCP_DISCONNECTED) /* before any use of the loop */
+        return;
     if (event_loop_is_in_loop_thread(c->loop))
         shutdown_in_loop(c);
-    else if (queue_with_ref(c, shutdown_request) != 0)
-        log_error("%s: shutdown lost (no memory)", c->name);
+    else if ((err = queue_with_ref(c, shutdown_request)) != 0)
+        log_error("%s: shutdown lost: %s", c->name, log_strerror(-err));
 }
 
 /* --- reading control and accessors ---------------------------------------- */

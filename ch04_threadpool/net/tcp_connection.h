@@ -35,6 +35,11 @@
  *   and runs in the loop; bytes sent by one thread stay in order; a send
  *   that arrives after the connection closed is dropped. The caller must
  *   hold a reference for as long as it calls these.
+ * - A reference keeps the connection, not its loop. Once the connection
+ *   is closed, send, shutdown and force_close return without touching
+ *   the loop, so they are safe on a kept reference even after the owner
+ *   freed the loop (tcp_server_free() stops its I/O loops). Calls from
+ *   other threads must not race with that free itself.
  * - The user callbacks of struct tcp_callbacks run in the loop thread.
  *   Write-complete and high-water callbacks are queued, never called from
  *   inside tcp_conn_send(), so a callback may send without recursion.
@@ -147,7 +152,8 @@ struct tcp_conn *tcp_conn_from_table_node(struct list_node *node);
  * says whether they were handed over).
  * @return 0; -ENOTCONN (not connected: nothing sent); -EPIPE (the peer is
  * gone: nothing more will be sent); -ENOMEM (the connection is then
- * closed, since part of the data may be lost).
+ * closed, since part of the data may be lost); from another thread also
+ * -ENOMEM or -ESHUTDOWN when the bytes could not be handed over.
  */
 int tcp_conn_send(struct tcp_conn *conn, const void *data, size_t len);
 

@@ -33,6 +33,7 @@ struct tcp_server {
     event_loop_thread_init_fn *thread_init;
     void *thread_init_ctx;
     struct tcp_callbacks callbacks;
+    bool pool_started; /* kept apart: a failed listen may be retried */
     bool started;
     uint64_t next_conn_id;
     struct list_node connections; /* the table: one reference each */
@@ -84,11 +85,13 @@ static void destroy_connection(struct event_loop *loop, void *ctx)
 static void queue_destroy(struct tcp_server *server, struct tcp_conn *conn)
 {
     struct conn_job *job = conn_job_new(server, conn);
-    if (job == NULL ||
-        event_loop_queue(tcp_conn_loop(conn), destroy_connection, job) != 0) {
+    int err = job == NULL ? -ENOMEM
+                          : event_loop_queue(tcp_conn_loop(conn),
+                                             destroy_connection, job);
+    if (err != 0) {
         free(job);
-        log_error("%s: cannot queue its destruction (no memory); leaked",
-                  tcp_conn_name(conn));
+        log_error("%s: cannot queue its destruction (%s); leaked",
+                  tcp_conn_name(conn), log_strerror(-err));
     }
 }
 
@@ -125,9 +128,10 @@ static void remove_connection(struct tcp_conn *conn, void *owner)
     }
     server_ref(server);
     tcp_conn_ref(conn);
-    if (event_loop_run_in_loop(server->loop, remove_in_loop, job) != 0) {
-        log_error("%s: cannot remove %s (no memory); leaked", server->name,
-                  tcp_conn_name(conn));
+    int err = event_loop_run_in_loop(server->loop, remove_in_loop, job);
+    if (err != 0) {
+        log_error("%s: cannot remove %s (%s); leaked", server->name,
+                  tcp_conn_name(conn), log_strerror(-err));
         tcp_conn_unref(conn);
         server_unref(server);
         free(job);
@@ -165,9 +169,10 @@ static void new_connection(struct acceptor *acceptor, int fd,
     list_push_back(&server->connections, tcp_conn_table_node(conn));
     server->connection_count++;
     /* The connection lives in its I/O loop from now on. */
-    if (event_loop_run_in_loop(io_loop, establish, conn) != 0) {
-        log_error("%s: cannot start %s (no memory); closed", server->name,
-                  name);
+    int err = event_loop_run_in_loop(io_loop, establish, conn);
+    if (err != 0) {
+        log_error("%s: cannot start %s (%s); closed", server->name, name,
+                  log_strerror(-err));
         list_remove(tcp_conn_table_node(conn));
         server->connection_count--;
         tcp_conn_unref(conn); /* never registered: frees it, closes fd */
@@ -218,7 +223,7 @@ void tcp_server_set_callbacks(struct tcp_server *server,
 void tcp_server_set_thread_count(struct tcp_server *server, int threads)
 {
     event_loop_assert_in_loop_thread(server->loop);
-    ASSERT(!server->started);
+    ASSERT(!server->pool_started);
     server->thread_count = threads;
 }
 
@@ -226,7 +231,7 @@ void tcp_server_set_thread_init(struct tcp_server *server,
                                 event_loop_thread_init_fn *init, void *ctx)
 {
     event_loop_assert_in_loop_thread(server->loop);
-    ASSERT(!server->started);
+    ASSERT(!server->pool_started);
     server->thread_init = init;
     server->thread_init_ctx = ctx;
 }
@@ -235,11 +240,17 @@ static int start_in_loop(struct tcp_server *server)
 {
     if (server->started)
         return 0;
-    int err = event_loop_pool_start(server->pool, server->thread_count,
-                                    server->thread_init,
-                                    server->thread_init_ctx);
-    if (err == 0)
-        err = acceptor_listen(server->acceptor);
+    /* The pool first: once listening, connections need their loops. If
+     * listen() then fails, the threads stay for a later attempt. */
+    if (!server->pool_started) {
+        int err = event_loop_pool_start(server->pool, server->thread_count,
+                                        server->thread_init,
+                                        server->thread_init_ctx);
+        if (err != 0)
+            return err;
+        server->pool_started = true;
+    }
+    int err = acceptor_listen(server->acceptor);
     if (err == 0) {
         server->started = true;
         log_info("%s: listening on %s with %d I/O thread(s)", server->name,
@@ -248,20 +259,27 @@ static int start_in_loop(struct tcp_server *server)
     return err;
 }
 
+/* A start asked from another thread. It holds a reference: the server
+ * may be freed before the base loop gets to it, and is then not started. */
 static void start_request(struct event_loop *loop, void *ctx)
 {
+    struct tcp_server *server = ctx;
     (void)loop;
-    int err = start_in_loop(ctx);
+    int err = server->acceptor != NULL ? start_in_loop(server) : 0;
     if (err != 0)
-        log_error("%s: cannot start: %s",
-                  ((struct tcp_server *)ctx)->name, log_strerror(-err));
+        log_error("%s: cannot start: %s", server->name, log_strerror(-err));
+    server_unref(server);
 }
 
 int tcp_server_start(struct tcp_server *server)
 {
     if (event_loop_is_in_loop_thread(server->loop))
         return start_in_loop(server);
-    return event_loop_queue(server->loop, start_request, server);
+    server_ref(server);
+    int err = event_loop_queue(server->loop, start_request, server);
+    if (err != 0)
+        server_unref(server); /* not the last: the caller holds one */
+    return err;
 }
 
 int tcp_server_listen_address(const struct tcp_server *server,

@@ -65,8 +65,10 @@ void tcp_server_set_thread_init(struct tcp_server *server,
                                 event_loop_thread_init_fn *init, void *ctx);
 
 /**
- * @brief Starts the I/O threads and listening. Idempotent. Thread-safe:
- * from another thread it queues the start to the base loop.
+ * @brief Starts the I/O threads and listening. Idempotent, and may be
+ * retried after a failure (the threads, once started, are kept).
+ * Thread-safe: from another thread it queues the start to the base loop;
+ * a server freed before the loop gets to it is not started.
  * @return 0 or a negative errno (in the base loop's thread); from another
  * thread, 0 once queued (a failure is then logged).
  */

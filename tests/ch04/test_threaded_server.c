@@ -240,11 +240,14 @@ static void check_senders_client(struct client_thread *ct)
     close(fd);
 }
 
+/* Callbacks run in I/O threads, where ck_assert must not be used (it
+ * unwinds the test's own thread): they count problems for the test. */
 struct foreign_state {
     struct shared_log log;
     pthread_t threads[SENDERS];
     struct sender_args args[SENDERS];
     atomic_int refused;
+    atomic_int senders_started;
     atomic_bool started;
 };
 
@@ -262,14 +265,18 @@ static void foreign_message(struct tcp_conn *conn, struct buffer *input,
     for (int i = 0; i < SENDERS; i++) {
         st->args[i] = (struct sender_args){conn, i, &st->refused};
         tcp_conn_ref(conn); /* held while the sender runs */
-        ck_assert_int_eq(pthread_create(&st->threads[i], NULL, send_lines,
-                                        &st->args[i]),
-                         0);
+        if (pthread_create(&st->threads[i], NULL, send_lines,
+                           &st->args[i]) != 0) {
+            tcp_conn_unref(conn);
+            return;
+        }
+        atomic_fetch_add(&st->senders_started, 1);
     }
     for (int i = 0; i < LINES; i++) {
         char line[32];
         int n = snprintf(line, sizeof line, "%d:%d\n", SENDERS, i);
-        ck_assert_int_eq(tcp_conn_send(conn, line, (size_t)n), 0);
+        if (tcp_conn_send(conn, line, (size_t)n) != 0)
+            atomic_fetch_add(&st->refused, 1);
     }
 }
 
@@ -299,6 +306,7 @@ START_TEST(foreign_thread_sends_keep_each_senders_order)
     client_thread_start(&ct, loop, &addr, check_senders_client, NULL);
     client_thread_finish(&ct, 30000);
     ck_assert(atomic_load(&st.started));
+    ck_assert_int_eq(atomic_load(&st.senders_started), SENDERS);
     for (int i = 0; i < SENDERS; i++) {
         ck_assert_int_eq(pthread_join(st.threads[i], NULL), 0);
         tcp_conn_unref(st.args[i].conn);
@@ -428,12 +436,18 @@ START_TEST(server_freed_while_connections_live_in_other_loops)
 }
 END_TEST
 
-/* Queued by another thread to the base loop: the listening socket is not
- * listening until the base loop runs it. */
+/* Run in another loop's thread: the start is queued to the base loop,
+ * and the socket is not listening until the base loop runs it. */
+struct start_call {
+    struct tcp_server *server;
+    atomic_int result;
+};
+
 static void start_server_fn(struct event_loop *loop, void *ctx)
 {
+    struct start_call *call = ctx;
     (void)loop;
-    ck_assert_int_eq(tcp_server_start(ctx), 0); /* queued to the base loop */
+    atomic_store(&call->result, tcp_server_start(call->server));
 }
 
 /* The start is queued: until the base loop runs it, connections are
@@ -483,15 +497,186 @@ START_TEST(start_from_another_thread)
     ck_assert_int_eq(tcp_server_listen_address(server, &addr), 0);
     struct event_loop_thread *other = event_loop_thread_start(NULL, NULL);
     ck_assert_ptr_nonnull(other);
+    struct start_call call = {server, -1};
     ck_assert_int_eq(event_loop_run_in_loop(event_loop_thread_loop(other),
-                                            start_server_fn, server),
+                                            start_server_fn, &call),
                      0);
     struct client_thread ct;
     client_thread_start(&ct, loop, &addr, echo_once_client, NULL);
     client_thread_finish(&ct, 10000);
     event_loop_thread_stop(other);
+    ck_assert_int_eq(atomic_load(&call.result), 0); /* queued */
     wait_for_count(loop, &log.downs, 1);
     tcp_server_free(server);
+    pthread_mutex_destroy(&log.mu);
+    event_loop_free(loop);
+}
+END_TEST
+
+/* A start queued from another thread, then the server freed before the
+ * base loop ran it: the start holds the server, sees it is gone, and
+ * does nothing. */
+START_TEST(server_freed_before_its_queued_start_runs)
+{
+    struct event_loop *loop = new_loop();
+    struct inet_address any;
+    inet_address_loopback(&any, 0, false);
+    struct tcp_server *server = tcp_server_new(loop, &any, "gone", 0);
+    ck_assert_ptr_nonnull(server);
+    tcp_server_set_thread_count(server, 2);
+    struct event_loop_thread *other = event_loop_thread_start(NULL, NULL);
+    ck_assert_ptr_nonnull(other);
+    struct start_call call = {server, -1};
+    ck_assert_int_eq(event_loop_run_in_loop(event_loop_thread_loop(other),
+                                            start_server_fn, &call),
+                     0);
+    event_loop_thread_stop(other); /* runs start_server_fn, then joins */
+    ck_assert_int_eq(atomic_load(&call.result), 0);
+    ck_assert_int_eq(event_loop_queue_size(loop), 1); /* the start */
+    tcp_server_free(server);
+    event_loop_free(loop); /* runs the start, after the free */
+}
+END_TEST
+
+/* listen() fails (another socket took the port in between), the start is
+ * tried again later and succeeds: the pool started by the first attempt
+ * is kept, not started twice. */
+START_TEST(start_can_be_retried_after_listen_fails)
+{
+    struct event_loop *loop = new_loop();
+    struct inet_address any, addr;
+    inet_address_loopback(&any, 0, false);
+    struct tcp_server *first = tcp_server_new(loop, &any, "first", 0);
+    ck_assert_ptr_nonnull(first);
+    ck_assert_int_eq(tcp_server_listen_address(first, &addr), 0);
+    /* Both bound with SO_REUSEADDR, neither listening: Linux allows it;
+     * only one of them can listen. */
+    struct tcp_server *second = tcp_server_new(loop, &addr, "second", 0);
+    ck_assert_ptr_nonnull(second);
+    struct shared_log log = {.echo = true};
+    pthread_mutex_init(&log.mu, NULL);
+    struct tcp_callbacks cb = {.on_connection = on_connection,
+                               .on_message = on_message,
+                               .ctx = &log};
+    tcp_server_set_callbacks(second, &cb);
+    tcp_server_set_thread_count(second, 2);
+    ck_assert_int_eq(tcp_server_start(first), 0);
+    ck_assert_int_eq(tcp_server_start(second), -EADDRINUSE);
+    tcp_server_free(first);
+    ck_assert_int_eq(tcp_server_start(second), 0); /* the retry */
+    struct client_thread ct;
+    client_thread_start(&ct, loop, &addr, echo_once_client, NULL);
+    client_thread_finish(&ct, 10000);
+    wait_for_count(loop, &log.downs, 1);
+    ck_assert_int_eq(atomic_load(&log.wrong_thread), 0);
+    ck_assert_int_eq(log.nloops, 1);
+    ck_assert_ptr_ne(log.loops[0], loop); /* served by an I/O thread */
+    tcp_server_free(second);
+    pthread_mutex_destroy(&log.mu);
+    event_loop_free(loop);
+}
+END_TEST
+
+struct init_log {
+    atomic_int calls;
+    atomic_int in_own_thread;
+};
+
+static void count_init(struct event_loop *loop, void *ctx)
+{
+    struct init_log *l = ctx;
+    atomic_fetch_add(&l->calls, 1);
+    if (event_loop_is_in_loop_thread(loop))
+        atomic_fetch_add(&l->in_own_thread, 1);
+}
+
+START_TEST(thread_init_runs_once_in_each_io_thread)
+{
+    int counts[] = {0, 3};
+    for (int i = 0; i < 2; i++) {
+        struct event_loop *loop = new_loop();
+        struct inet_address any;
+        inet_address_loopback(&any, 0, false);
+        struct tcp_server *server = tcp_server_new(loop, &any, "init", 0);
+        ck_assert_ptr_nonnull(server);
+        struct init_log l = {0};
+        tcp_server_set_thread_count(server, counts[i]);
+        tcp_server_set_thread_init(server, count_init, &l);
+        ck_assert_int_eq(tcp_server_start(server), 0);
+        /* With no I/O threads, the base loop is initialised instead. */
+        int expect = counts[i] > 0 ? counts[i] : 1;
+        ck_assert_int_eq(atomic_load(&l.calls), expect);
+        ck_assert_int_eq(atomic_load(&l.in_own_thread), expect);
+        ck_assert_int_eq(tcp_server_start(server), 0); /* idempotent */
+        ck_assert_int_eq(atomic_load(&l.calls), expect);
+        tcp_server_free(server);
+        event_loop_free(loop);
+    }
+}
+END_TEST
+
+/* --- shutdown and force_close from another thread -------------------------- */
+
+/* First connection: everything sent before the shutdown, then end of
+ * file. Second: closed by force. */
+static void shutdown_then_forced_client(struct client_thread *ct)
+{
+    int fd = client_connect(ct);
+    if (fd < 0)
+        return;
+    char got[16];
+    long n = client_read_to_eof(ct, fd, got, sizeof got);
+    if (n >= 0 && (n != 3 || memcmp(got, "bye", 3) != 0))
+        client_fail(ct, "expected \"bye\" then end of file, got %ld bytes",
+                    n);
+    /* Our side is still open: the server shut down only its sending
+     * half. Close it, then open the second connection. */
+    close(fd);
+    fd = client_connect(ct);
+    if (fd < 0)
+        return;
+    (void)client_expect_closed(ct, fd, 10000);
+    close(fd);
+}
+
+static struct tcp_conn *kept_conn(struct shared_log *log, int i)
+{
+    pthread_mutex_lock(&log->mu);
+    struct tcp_conn *conn = log->kept[i];
+    pthread_mutex_unlock(&log->mu);
+    return conn;
+}
+
+START_TEST(shutdown_and_force_close_from_another_thread)
+{
+    struct event_loop *loop = new_loop();
+    struct shared_log log = {.keep = true};
+    struct inet_address addr;
+    struct tcp_server *server = start_threaded(loop, &log, 2, &addr);
+    struct client_thread ct;
+    client_thread_start(&ct, loop, &addr, shutdown_then_forced_client, NULL);
+    /* This thread is not the connections' thread: each call below is
+     * queued to the connection's I/O loop. */
+    wait_for_count(loop, &log.ups, 1);
+    struct tcp_conn *first = kept_conn(&log, 0);
+    ck_assert(!event_loop_is_in_loop_thread(tcp_conn_loop(first)));
+    ck_assert_int_eq(tcp_conn_send(first, "bye", 3), 0);
+    tcp_conn_shutdown(first); /* after "bye", which was queued first */
+    wait_for_count(loop, &log.ups, 2);
+    struct tcp_conn *second = kept_conn(&log, 1);
+    tcp_conn_force_close(second);
+    client_thread_finish(&ct, 20000);
+    wait_for_count(loop, &log.downs, 2);
+    ck_assert(tcp_conn_disconnected(first));
+    ck_assert(tcp_conn_disconnected(second));
+    tcp_server_free(server);
+    /* The I/O loops are gone; kept references still answer, without
+     * touching them. */
+    ck_assert_int_eq(tcp_conn_send(first, "late", 4), -ENOTCONN);
+    tcp_conn_shutdown(first);
+    tcp_conn_force_close(second);
+    tcp_conn_unref(first);
+    tcp_conn_unref(second);
     pthread_mutex_destroy(&log.mu);
     event_loop_free(loop);
 }
@@ -507,6 +692,10 @@ Suite *test_suite(void)
     tcase_add_test(tc, close_racing_with_sends_from_other_threads);
     tcase_add_test(tc, server_freed_while_connections_live_in_other_loops);
     tcase_add_test(tc, start_from_another_thread);
+    tcase_add_test(tc, server_freed_before_its_queued_start_runs);
+    tcase_add_test(tc, start_can_be_retried_after_listen_fails);
+    tcase_add_test(tc, thread_init_runs_once_in_each_io_thread);
+    tcase_add_test(tc, shutdown_and_force_close_from_another_thread);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -143,8 +143,8 @@ START_TEST(run_in_loop_runs_now_inside_and_queues_outside)
 }
 END_TEST
 
-/* A functor queued by a functor must not make the next wait block: the
- * loop wakes itself. */
+/* A functor queued by a functor must not make the next wait block: that
+ * round polls without waiting, because the queue is not empty. */
 static void second(struct event_loop *loop, void *ctx)
 {
     (void)ctx;
@@ -236,6 +236,33 @@ START_TEST(stopping_a_loop_thread_runs_what_is_queued)
 }
 END_TEST
 
+static void quit_then_count(struct event_loop *loop, void *ctx)
+{
+    event_loop_quit(loop); /* ends this run only: the thread runs again */
+    count_down_latch_count_down(ctx);
+}
+
+START_TEST(a_loop_thread_outlives_a_quit_of_its_loop)
+{
+    struct event_loop_thread *t = event_loop_thread_start(NULL, NULL);
+    ck_assert_ptr_nonnull(t);
+    struct event_loop *loop = event_loop_thread_loop(t);
+    struct count_down_latch quit_done, later_done;
+    count_down_latch_init(&quit_done, 1);
+    count_down_latch_init(&later_done, 1);
+    ck_assert_int_eq(event_loop_queue(loop, quit_then_count, &quit_done), 0);
+    count_down_latch_wait(&quit_done);
+    /* Queued after the quit took effect: the loop must still be there
+     * and still be run by its thread. */
+    ck_assert_int_eq(event_loop_queue(loop, count_call, &later_done), 0);
+    count_down_latch_wait(&later_done);
+    ck_assert_ptr_eq(event_loop_thread_loop(t), loop);
+    event_loop_thread_stop(t);
+    count_down_latch_destroy(&quit_done);
+    count_down_latch_destroy(&later_done);
+}
+END_TEST
+
 static void *count_down_later(void *arg)
 {
     usleep(20 * 1000);
@@ -314,6 +341,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, functor_queued_by_a_functor_does_not_block);
     tcase_add_test(tc, loop_threads_start_and_stop_repeatedly);
     tcase_add_test(tc, stopping_a_loop_thread_runs_what_is_queued);
+    tcase_add_test(tc, a_loop_thread_outlives_a_quit_of_its_loop);
     tcase_add_test(tc, count_down_latch_waits_for_zero);
     tcase_add_test(tc, pool_without_threads_is_the_base_loop);
     tcase_add_test(tc, pool_is_round_robin_and_hash_is_stable);
