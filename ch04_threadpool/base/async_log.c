@@ -73,23 +73,25 @@ static int list_push(struct buffer_list *l, struct log_buffer *b)
 
 void async_log_append(struct async_log *al, const char *line, size_t len)
 {
+    size_t size = al->opt.buffer_size;
     pthread_mutex_lock(&al->mutex);
     struct log_buffer *cur = al->current;
-    if (cur != NULL && cur->len + len > al->opt.buffer_size) {
-        /* Full: hand it to the back end and switch to the spare. */
-        if (list_push(&al->full, cur) == 0) {
-            al->current = al->next != NULL ? al->next
-                                           : buffer_new(al->opt.buffer_size);
+    if (len <= size && (cur == NULL || cur->len + len > size)) {
+        /* Full, or none since memory ran out: hand it to the back end and
+         * switch to the spare. */
+        if (cur == NULL || list_push(&al->full, cur) == 0) {
+            al->current = al->next != NULL ? al->next : buffer_new(size);
             al->next = NULL;
-            pthread_cond_signal(&al->wake);
+            if (cur != NULL)
+                pthread_cond_signal(&al->wake);
         }
         cur = al->current;
     }
-    if (cur != NULL && cur->len + len <= al->opt.buffer_size) {
+    if (cur != NULL && cur->len + len <= size) {
         memcpy(cur->data + cur->len, line, len);
         cur->len += len;
     } else {
-        al->dropped_bytes += len; /* no memory for a buffer */
+        al->dropped_bytes += len; /* no memory, or longer than a buffer */
     }
     pthread_mutex_unlock(&al->mutex);
 }
@@ -113,9 +115,11 @@ static void sink_flush(void *ctx)
 
 /* --- the back end ---------------------------------------------------------- */
 
+/* On the monotonic clock, like the condition variable (see start): a
+ * change of the wall clock neither stretches nor shortens the wait. */
 static void deadline_after_ms(struct timespec *ts, int ms)
 {
-    clock_gettime(CLOCK_REALTIME, ts);
+    clock_gettime(CLOCK_MONOTONIC, ts);
     ts->tv_sec += ms / 1000;
     ts->tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts->tv_nsec >= 1000000000L) {
@@ -125,9 +129,10 @@ static void deadline_after_ms(struct timespec *ts, int ms)
 }
 
 /* Too many buffers waiting: the writer cannot keep up. Keep the first two
- * (the oldest lines, which explain how it started), drop the rest, and
- * say so in the log itself. */
-static void drop_backlog(struct async_log *al, struct buffer_list *batch)
+ * (the oldest lines, which explain how it started) and drop the rest. The
+ * line that says so goes into @p note, to be written after the two. */
+static int drop_backlog(struct async_log *al, struct buffer_list *batch,
+                        char *note, size_t cap)
 {
     uint64_t bytes = 0;
     size_t dropped = batch->len - 2;
@@ -136,17 +141,28 @@ static void drop_backlog(struct async_log *al, struct buffer_list *batch)
         free(batch->items[i]);
     }
     batch->len = 2;
-    char line[256];
     char when[TIMESTAMP_FORMAT_LEN];
-    int n = snprintf(line, sizeof line,
+    int n = snprintf(note, cap,
                      "%s async_log: dropped %zu buffers (%llu bytes) of log "
                      "lines: the writer could not keep up\n",
                      timestamp_format(timestamp_wall_us(), when), dropped,
                      (unsigned long long)bytes);
-    (void)log_file_append(al->file, line, (size_t)n);
     pthread_mutex_lock(&al->mutex);
     al->dropped_bytes += bytes;
     pthread_mutex_unlock(&al->mutex);
+    return n;
+}
+
+/* Writes the batch; returns the bytes that could not be written. */
+static uint64_t write_batch(struct async_log *al,
+                            const struct buffer_list *batch)
+{
+    uint64_t lost = 0;
+    for (size_t i = 0; i < batch->len; i++)
+        if (log_file_append(al->file, batch->items[i]->data,
+                            batch->items[i]->len) != 0)
+            lost += batch->items[i]->len;
+    return lost;
 }
 
 static void *back_end(void *arg)
@@ -166,10 +182,12 @@ static void *back_end(void *arg)
         bool stopping = !al->running;
         uint64_t ticket = al->flush_requested;
         /* Take the partly filled current buffer too, and give the front
-         * end fresh ones: the lock is held for a few pointer moves. */
-        if (al->current != NULL && al->current->len > 0) {
+         * end fresh ones (also when it has none: memory ran out once):
+         * the lock is held for a few pointer moves. */
+        if (al->current == NULL || al->current->len > 0) {
             struct log_buffer *fresh = spare1 != NULL ? spare1 : buffer_new(size);
-            if (fresh != NULL && list_push(&al->full, al->current) == 0) {
+            if (fresh != NULL && (al->current == NULL ||
+                                  list_push(&al->full, al->current) == 0)) {
                 al->current = fresh;
                 if (fresh == spare1)
                     spare1 = NULL;
@@ -186,11 +204,13 @@ static void *back_end(void *arg)
         }
         pthread_mutex_unlock(&al->mutex);
 
+        char note[256];
+        int note_len = 0;
         if (batch.len > (size_t)al->opt.max_backlog)
-            drop_backlog(al, &batch);
-        for (size_t i = 0; i < batch.len; i++)
-            (void)log_file_append(al->file, batch.items[i]->data,
-                                  batch.items[i]->len);
+            note_len = drop_backlog(al, &batch, note, sizeof note);
+        uint64_t lost = write_batch(al, &batch);
+        if (note_len > 0)
+            (void)log_file_append(al->file, note, (size_t)note_len);
         /* Keep two buffers as the next spares, free the others. */
         for (size_t i = 0; i < batch.len; i++) {
             struct log_buffer *b = batch.items[i];
@@ -206,6 +226,7 @@ static void *back_end(void *arg)
         log_file_flush(al->file);
 
         pthread_mutex_lock(&al->mutex);
+        al->dropped_bytes += lost;
         al->flush_done = ticket;
         al->file_count = log_file_count(al->file);
         pthread_cond_broadcast(&al->flushed);
@@ -250,7 +271,11 @@ struct async_log *async_log_start(const struct async_log_options *options)
         err = errno;
     if (err == 0) {
         pthread_mutex_init(&al->mutex, NULL);
-        pthread_cond_init(&al->wake, NULL);
+        pthread_condattr_t attr;
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&al->wake, &attr);
+        pthread_condattr_destroy(&attr);
         pthread_cond_init(&al->flushed, NULL);
         al->running = true;
         al->file_count = 1;

@@ -16,7 +16,9 @@
  *   by size and by day) without holding it.
  * - Backlog bound: when more than max_backlog buffers wait, the back end
  *   keeps the first two, drops the rest and writes a line saying how much
- *   it dropped. Nothing else is ever dropped.
+ *   it dropped. Apart from that, bytes are lost only when memory or the
+ *   disk fails, or when one line is longer than a buffer;
+ *   async_log_dropped_bytes() counts them all.
  * - Nothing is lost on a normal exit: async_log_stop() writes everything.
  *   Call it only when no thread logs through its sink any more; if its sink
  *   is the current one, stderr becomes the sink again first.
@@ -61,7 +63,8 @@ const struct log_sink *async_log_sink(struct async_log *al);
 /** @brief Appends one line (the sink's output function). Thread-safe. */
 void async_log_append(struct async_log *al, const char *line, size_t len);
 
-/** @brief Bytes dropped so far because of the backlog bound. */
+/** @brief Bytes dropped so far: the backlog bound, failed allocations
+ * and writes, and lines longer than a buffer. */
 uint64_t async_log_dropped_bytes(struct async_log *al);
 
 /** @brief Log files started so far. */

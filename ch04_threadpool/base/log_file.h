@@ -6,8 +6,12 @@
  * - Files are named "<basename>.<YYYYmmdd-HHMMSS>.<pid>.<n>.log" (UTC,
  *   n counting files from 1), so that rolling twice in one second never
  *   overwrites anything.
- * - A new file is started when the current one would pass roll_size bytes,
- *   and at the first append after midnight (UTC).
+ * - Files are cut at line ends: a new file is started before the line
+ *   that would take the current one past roll_size bytes (a line longer
+ *   than roll_size gets a file of its own), and at the first append after
+ *   midnight (UTC).
+ * - When a new file cannot be opened, writing goes on in the current one,
+ *   which says so in a line of its own; the next roll is tried again.
  * - Writes are buffered (stdio, 64 KiB); log_file_flush() pushes them out.
  * - Not thread-safe: one writer (the async logger's back-end thread).
  */
@@ -28,8 +32,8 @@ struct log_file;
  */
 struct log_file *log_file_open(const char *basename, size_t roll_size);
 
-/** @brief Appends @p len bytes, rolling first if needed.
- * @return 0 or a negative errno (the bytes are then lost). */
+/** @brief Appends @p len bytes, rolling at line ends as needed.
+ * @return 0, or -EIO when the bytes could not all be written. */
 int log_file_append(struct log_file *f, const char *data, size_t len);
 
 /** @brief Writes out what is buffered. */

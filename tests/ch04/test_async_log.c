@@ -116,6 +116,7 @@ START_TEST(eight_threads_every_line_in_order_and_the_log_rolls)
     struct async_log *al = async_log_start(&opt);
     ck_assert_ptr_nonnull(al);
     enum log_level saved = log_get_level();
+    const struct log_sink *saved_sink = log_get_sink();
     log_set_level(LOG_LEVEL_INFO);
     log_set_sink(async_log_sink(al));
     pthread_t threads[THREADS];
@@ -128,7 +129,7 @@ START_TEST(eight_threads_every_line_in_order_and_the_log_rolls)
     uint64_t files_before_stop = async_log_file_count(al);
     ck_assert_uint_eq(async_log_dropped_bytes(al), 0);
     async_log_stop(al); /* also puts stderr back as the sink */
-    ck_assert_ptr_ne(log_get_sink(), NULL);
+    ck_assert_ptr_eq(log_get_sink(), saved_sink);
     log_set_level(saved);
 
     int files;
@@ -199,9 +200,11 @@ START_TEST(bad_options_are_refused)
 }
 END_TEST
 
-/* A writer that cannot keep up: this test program's fwrite() sleeps
- * while slow_writes is set (the library, linked statically, calls it). */
+/* A writer that cannot keep up, or a disk that fails: this test
+ * program's fwrite() sleeps while slow_writes is set and fails while
+ * failing_writes is set (the library, linked statically, calls it). */
 static atomic_bool slow_writes;
+static atomic_bool failing_writes;
 
 size_t fwrite(const void *ptr, size_t size, size_t n, FILE *fp);
 size_t fwrite(const void *ptr, size_t size, size_t n, FILE *fp)
@@ -212,6 +215,8 @@ size_t fwrite(const void *ptr, size_t size, size_t n, FILE *fp)
             RTLD_NEXT, "fwrite");
     if (atomic_load(&slow_writes))
         usleep(20 * 1000);
+    if (atomic_load(&failing_writes))
+        return 0;
     return real(ptr, size, n, fp);
 }
 
@@ -262,6 +267,45 @@ START_TEST(backlog_bound_drops_and_says_so)
 }
 END_TEST
 
+static void flush_sink(struct async_log *al)
+{
+    const struct log_sink *sink = async_log_sink(al);
+    sink->flush(sink->ctx);
+}
+
+START_TEST(failed_writes_and_overlong_lines_are_counted_as_dropped)
+{
+    make_dir();
+    struct async_log_options opt = {.basename = basename_buf,
+                                    .buffer_size = 8192};
+    struct async_log *al = async_log_start(&opt);
+    ck_assert_ptr_nonnull(al);
+    const char *lost = "this line meets a failing disk\n";
+    atomic_store(&failing_writes, true);
+    for (int i = 0; i < 10; i++)
+        async_log_append(al, lost, strlen(lost));
+    flush_sink(al); /* written (and failed) by the time it returns */
+    atomic_store(&failing_writes, false);
+    ck_assert_uint_eq(async_log_dropped_bytes(al), 10 * strlen(lost));
+
+    static char overlong[8193];
+    memset(overlong, 'O', sizeof overlong - 1);
+    overlong[sizeof overlong - 1] = '\n';
+    async_log_append(al, overlong, sizeof overlong); /* cannot fit */
+    ck_assert_uint_eq(async_log_dropped_bytes(al),
+                      10 * strlen(lost) + sizeof overlong);
+    const char *kept = "and this one is written\n";
+    async_log_append(al, kept, strlen(kept)); /* logging goes on */
+    flush_sink(al);
+    int files;
+    char *all = read_all_logs(&files);
+    ck_assert_str_eq(all, kept);
+    free(all);
+    async_log_stop(al);
+    remove_dir();
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("ch04 async log");
@@ -271,6 +315,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, flush_writes_everything_so_far);
     tcase_add_test(tc, bad_options_are_refused);
     tcase_add_test(tc, backlog_bound_drops_and_says_so);
+    tcase_add_test(tc, failed_writes_and_overlong_lines_are_counted_as_dropped);
     suite_add_tcase(s, tc);
     return s;
 }
