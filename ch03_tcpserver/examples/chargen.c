@@ -7,12 +7,12 @@
  *   then, for example: cat < /dev/tcp/127.0.0.1/9002 > /dev/null
  */
 #include "base/log.h"
+#include "examples/args.h"
 #include "net/event_loop.h"
 #include "net/tcp_server.h"
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define LINE_LEN 72
@@ -65,8 +65,8 @@ static void report(struct event_loop *loop, uint64_t id, void *ctx)
 
 int main(int argc, char **argv)
 {
-    long port = argc > 1 ? strtol(argv[1], NULL, 10) : 9002;
-    if (port < 0 || port > 65535) {
+    long port = 9002;
+    if (!arg_long(argc, argv, 1, 0, 65535, &port)) {
         fprintf(stderr, "usage: chargen [port]\n");
         return 2;
     }

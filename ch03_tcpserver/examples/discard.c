@@ -5,12 +5,12 @@
  *   then, for example: head -c 1G /dev/zero > /dev/tcp/127.0.0.1/9001
  */
 #include "base/log.h"
+#include "examples/args.h"
 #include "net/event_loop.h"
 #include "net/tcp_server.h"
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 struct stats {
@@ -43,8 +43,8 @@ static void report(struct event_loop *loop, uint64_t id, void *ctx)
 
 int main(int argc, char **argv)
 {
-    long port = argc > 1 ? strtol(argv[1], NULL, 10) : 9001;
-    if (port < 0 || port > 65535) {
+    long port = 9001;
+    if (!arg_long(argc, argv, 1, 0, 65535, &port)) {
         fprintf(stderr, "usage: discard [port]\n");
         return 2;
     }

@@ -9,6 +9,7 @@
  * frees everything on the way out.
  */
 #include "base/log.h"
+#include "examples/args.h"
 #include "net/channel.h"
 #include "net/event_loop.h"
 #include "net/tcp_server.h"
@@ -17,7 +18,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -61,8 +61,8 @@ static void on_signal_readable(struct channel *ch, int64_t t, void *ctx)
 
 int main(int argc, char **argv)
 {
-    long port = argc > 1 ? strtol(argv[1], NULL, 10) : 9000;
-    if (port < 0 || port > 65535) {
+    long port = 9000;
+    if (!arg_long(argc, argv, 1, 0, 65535, &port)) {
         fprintf(stderr, "usage: echo_server [port]\n");
         return 2;
     }

@@ -5,12 +5,13 @@
  *                                   (defaults 9000 and 0; port 0: any port)
  *
  * Listens on 127.0.0.1 only. With io_threads > 0, connections are spread
- * over that many I/O loop threads; the main thread only accepts. This is the server that the pingpong
- * benchmark drives. Stop it with Ctrl-C (SIGINT) or SIGTERM: the signal
- * is turned into a quit of the loop through a self-pipe, so the server
- * frees everything on the way out.
+ * over that many I/O loop threads; the main thread only accepts. This is
+ * the server that the pingpong benchmark drives. Stop it with Ctrl-C
+ * (SIGINT) or SIGTERM: the signal is turned into a quit of the loop
+ * through a self-pipe, so the server frees everything on the way out.
  */
 #include "base/log.h"
+#include "examples/args.h"
 #include "net/channel.h"
 #include "net/event_loop.h"
 #include "net/event_loop_pool.h"
@@ -20,7 +21,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -64,10 +64,9 @@ static void on_signal_readable(struct channel *ch, int64_t t, void *ctx)
 
 int main(int argc, char **argv)
 {
-    long port = argc > 1 ? strtol(argv[1], NULL, 10) : 9000;
-    long threads = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
-    if (port < 0 || port > 65535 || threads < 0 ||
-        threads > EVENT_LOOP_POOL_MAX_THREADS) {
+    long port = 9000, threads = 0;
+    if (!arg_long(argc, argv, 1, 0, 65535, &port) ||
+        !arg_long(argc, argv, 2, 0, EVENT_LOOP_POOL_MAX_THREADS, &threads)) {
         fprintf(stderr, "usage: echo_server [port] [io_threads]\n");
         return 2;
     }

@@ -14,6 +14,7 @@
  * one-second granularity, which is all an idle timeout needs.
  */
 #include "base/log.h"
+#include "examples/args.h"
 #include "net/event_loop.h"
 #include "net/tcp_server.h"
 
@@ -131,9 +132,9 @@ static void on_message(struct tcp_conn *conn, struct buffer *input,
 
 int main(int argc, char **argv)
 {
-    long port = argc > 1 ? strtol(argv[1], NULL, 10) : 9003;
-    long idle = argc > 2 ? strtol(argv[2], NULL, 10) : 8;
-    if (port < 0 || port > 65535 || idle < 1 || idle > 3600) {
+    long port = 9003, idle = 8;
+    if (!arg_long(argc, argv, 1, 0, 65535, &port) ||
+        !arg_long(argc, argv, 2, 1, 3600, &idle)) {
         fprintf(stderr, "usage: idle_echo [port] [idle_seconds 1-3600]\n");
         return 2;
     }
