@@ -54,6 +54,15 @@ static void note_loop(struct shared_log *log, struct tcp_conn *conn)
     pthread_mutex_unlock(&log->mu);
 }
 
+/* The i-th connection kept (log->keep), taken under the lock. */
+static struct tcp_conn *kept_conn(struct shared_log *log, int i)
+{
+    pthread_mutex_lock(&log->mu);
+    struct tcp_conn *conn = log->kept[i];
+    pthread_mutex_unlock(&log->mu);
+    return conn;
+}
+
 static void on_connection(struct tcp_conn *conn, void *ctx)
 {
     struct shared_log *log = ctx;
@@ -372,9 +381,7 @@ START_TEST(close_racing_with_sends_from_other_threads)
     /* Wait for the connection, then race four senders against its end. */
     wait_for_count(loop, &log.ups, 1);
     atomic_int after_close = 0;
-    pthread_mutex_lock(&log.mu);
-    struct tcp_conn *conn = log.kept[0];
-    pthread_mutex_unlock(&log.mu);
+    struct tcp_conn *conn = kept_conn(&log, 0);
     pthread_t racers[4];
     struct racer_args args = {conn, &after_close};
     for (int i = 0; i < 4; i++)
@@ -637,14 +644,6 @@ static void shutdown_then_forced_client(struct client_thread *ct)
         return;
     (void)client_expect_closed(ct, fd, 10000);
     close(fd);
-}
-
-static struct tcp_conn *kept_conn(struct shared_log *log, int i)
-{
-    pthread_mutex_lock(&log->mu);
-    struct tcp_conn *conn = log->kept[i];
-    pthread_mutex_unlock(&log->mu);
-    return conn;
 }
 
 START_TEST(shutdown_and_force_close_from_another_thread)
