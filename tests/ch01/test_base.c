@@ -239,6 +239,77 @@ START_TEST(forked_child_has_its_own_tid)
 }
 END_TEST
 
+/* The thread id field of a log line: the third word. */
+static long tid_in_line(const char *line)
+{
+    long tid = -1;
+    char date[16], time[24];
+    if (sscanf(line, "%15s %23s %ld ", date, time, &tid) != 3)
+        return -1;
+    return tid;
+}
+
+/* A sink that keeps the last line only; no Check calls, so that it may
+ * run in another thread or a forked child. */
+static char last_line[LOG_LINE_MAX + 1];
+
+static void keep_last_line(const char *line, size_t len, void *ctx)
+{
+    (void)ctx;
+    memcpy(last_line, line, len);
+    last_line[len] = '\0';
+}
+
+static void *log_in_thread(void *arg)
+{
+    *(pid_t *)arg = current_thread_tid();
+    log_info("from a thread");
+    return NULL;
+}
+
+static void log_in_child(void *arg)
+{
+    int fd = *(int *)arg;
+    log_info("from a child"); /* the parent's thread had logged before */
+    (void)!write(fd, last_line, strlen(last_line));
+    close(fd);
+    _exit(0);
+}
+
+/* The logger keeps each thread's id as text: a line names the thread that
+ * wrote it, also in a forked child, whose main thread has a new id. */
+START_TEST(log_lines_name_their_thread_also_after_fork)
+{
+    static const struct log_sink sink = {keep_last_line, NULL, NULL};
+    log_set_sink(&sink);
+    log_info("from the main thread");
+    ck_assert_int_eq(tid_in_line(last_line), current_thread_tid());
+
+    pid_t other = 0;
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, log_in_thread, &other), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(tid_in_line(last_line), other);
+
+    int fds[2];
+    ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+    pid_t pid = test_fork_child(log_in_child, &fds[1], &fds[1], 1);
+    test_close(fds[1]);
+    char text[LOG_LINE_MAX + 1];
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fds[0], text + len, sizeof text - 1 - len)) > 0)
+        len += (size_t)n;
+    text[len] = '\0';
+    test_close(fds[0]);
+    int status = test_wait_child(pid);
+    log_set_sink(NULL);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_msg(strstr(text, "from a child") != NULL, "got: %s", text);
+    ck_assert_int_eq(tid_in_line(text), pid);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("ch01 base");
@@ -251,6 +322,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, log_fatal_aborts);
     tcase_add_test(tc, thread_ids_differ_per_thread);
     tcase_add_test(tc, forked_child_has_its_own_tid);
+    tcase_add_test(tc, log_lines_name_their_thread_also_after_fork);
     suite_add_tcase(s, tc);
     return s;
 }
