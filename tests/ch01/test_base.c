@@ -182,6 +182,18 @@ static void log_fatal_in_child(void *arg)
     log_fatal("the end %d", 7); /* must abort */
 }
 
+/* Reads what a child wrote into a pipe, until it closes; @p text gets at
+ * most @p cap - 1 bytes and a NUL. Closes @p fd. */
+static void read_to_end(int fd, char *text, size_t cap)
+{
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fd, text + len, cap - 1 - len)) > 0)
+        len += (size_t)n;
+    text[len] = '\0';
+    test_close(fd);
+}
+
 START_TEST(log_fatal_aborts)
 {
     int fds[2];
@@ -189,12 +201,7 @@ START_TEST(log_fatal_aborts)
     pid_t pid = test_fork_child(log_fatal_in_child, &fds[1], &fds[1], 1);
     test_close(fds[1]);
     char text[1024];
-    size_t len = 0;
-    ssize_t n;
-    while ((n = read(fds[0], text + len, sizeof text - 1 - len)) > 0)
-        len += (size_t)n;
-    text[len] = '\0';
-    test_close(fds[0]);
+    read_to_end(fds[0], text, sizeof text);
     int status = test_wait_child(pid);
     ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
                   "child status %#x, expected SIGABRT", status);
@@ -296,12 +303,7 @@ START_TEST(log_lines_name_their_thread_also_after_fork)
     pid_t pid = test_fork_child(log_in_child, &fds[1], &fds[1], 1);
     test_close(fds[1]);
     char text[LOG_LINE_MAX + 1];
-    size_t len = 0;
-    ssize_t n;
-    while ((n = read(fds[0], text + len, sizeof text - 1 - len)) > 0)
-        len += (size_t)n;
-    text[len] = '\0';
-    test_close(fds[0]);
+    read_to_end(fds[0], text, sizeof text);
     int status = test_wait_child(pid);
     log_set_sink(NULL);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
