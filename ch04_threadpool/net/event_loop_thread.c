@@ -17,7 +17,7 @@ struct event_loop_thread {
     struct event_loop *loop;         /* set by the thread before the latch */
     int error;                       /* errno of a failed loop creation */
     atomic_bool stopping;            /* set by stop() before it quits */
-    struct count_down_latch stop;    /* counted down by stop() */
+    struct count_down_latch stop;    /* counted down by stop(), last */
 };
 
 static void *thread_main(void *arg)
@@ -44,6 +44,9 @@ static void *thread_main(void *arg)
             count_down_latch_wait(&t->stop);
         }
     }
+    /* stop() may still be quitting the loop: free it only once stop() is
+     * done with it. */
+    count_down_latch_wait(&t->stop);
     event_loop_free(loop); /* runs what is still queued */
     return NULL;
 }
@@ -84,8 +87,9 @@ void event_loop_thread_stop(struct event_loop_thread *t)
         return;
     ASSERT(!event_loop_is_in_loop_thread(t->loop)); /* it would join itself */
     atomic_store(&t->stopping, true); /* before the quit that it explains */
-    count_down_latch_count_down(&t->stop);
     event_loop_quit(t->loop);
+    /* The last use of the loop here: after it, the thread may free it. */
+    count_down_latch_count_down(&t->stop);
     pthread_join(t->thread, NULL);
     count_down_latch_destroy(&t->started);
     count_down_latch_destroy(&t->stop);

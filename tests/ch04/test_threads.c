@@ -3,14 +3,18 @@
 #include "test_support.h"
 
 #include "base/count_down_latch.h"
+#include "base/log.h"
 #include "net/event_loop.h"
 #include "net/event_loop_pool.h"
 #include "net/event_loop_thread.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -263,6 +267,85 @@ START_TEST(a_loop_thread_outlives_a_quit_of_its_loop)
 }
 END_TEST
 
+/* The fd of the only epoll instance in the process, or -1. */
+static int find_epoll_fd(void)
+{
+    int found = -1;
+    for (int fd = 3; fd < 1024; fd++) {
+        char path[32], target[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n < 0)
+            continue;
+        target[n] = '\0';
+        if (strcmp(target, "anon_inode:[eventpoll]") == 0) {
+            ck_assert_int_eq(found, -1);
+            found = fd;
+        }
+    }
+    return found;
+}
+
+/* A sink that counts down a latch when the loop thread says it idles;
+ * no Check calls: it runs in the loop thread. */
+static void note_idle(const char *line, size_t len, void *ctx)
+{
+    if (memmem(line, len, "idle until stopped", 18) != NULL)
+        count_down_latch_count_down(ctx);
+}
+
+/* A loop thread whose poller failed idles until stop(). The poller is
+ * broken from outside: /dev/null takes the place of its epoll fd, so its
+ * next epoll_wait() fails. stop() must be done with the loop before it
+ * lets the thread free it; when it was not, ASan and valgrind saw a use
+ * after free in the rounds where the thread won that race. */
+#define STOP_ROUNDS 20
+
+static void stop_after_poller_failure(void)
+{
+    const char *env = getenv("MUDUO_POLLER");
+    char *saved = env != NULL ? strdup(env) : NULL;
+    /* Safe to change: no other thread runs yet. */
+    ck_assert_int_eq(setenv("MUDUO_POLLER", "epoll", 1), 0);
+    struct event_loop_thread *t = event_loop_thread_start(NULL, NULL);
+    if (saved != NULL)
+        setenv("MUDUO_POLLER", saved, 1);
+    else
+        unsetenv("MUDUO_POLLER");
+    free(saved);
+    ck_assert_ptr_nonnull(t);
+
+    struct count_down_latch idle, ran;
+    count_down_latch_init(&idle, 1);
+    count_down_latch_init(&ran, 1);
+    struct log_sink sink = {note_idle, NULL, &idle};
+    log_set_sink(&sink);
+    int epfd = find_epoll_fd();
+    ck_assert_int_ge(epfd, 0);
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(null_fd, 0);
+    ck_assert_int_eq(dup3(null_fd, epfd, O_CLOEXEC), epfd);
+    test_close(null_fd);
+    /* Wakes the loop if it waits (holding the old epoll instance): its
+     * next wait is on /dev/null, and fails. The functor runs then, or,
+     * if the wait failed first, when stop() frees the loop. */
+    ck_assert_int_eq(
+        event_loop_queue(event_loop_thread_loop(t), count_call, &ran), 0);
+    count_down_latch_wait(&idle);
+    event_loop_thread_stop(t); /* the loop closes /dev/null as its epoll fd */
+    log_set_sink(NULL);
+    ck_assert_int_eq(count_down_latch_count(&ran), 0);
+    count_down_latch_destroy(&idle);
+    count_down_latch_destroy(&ran);
+}
+
+START_TEST(stopping_a_loop_thread_whose_poller_failed)
+{
+    for (int round = 0; round < STOP_ROUNDS; round++)
+        stop_after_poller_failure();
+}
+END_TEST
+
 static void *count_down_later(void *arg)
 {
     usleep(20 * 1000);
@@ -342,6 +425,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, loop_threads_start_and_stop_repeatedly);
     tcase_add_test(tc, stopping_a_loop_thread_runs_what_is_queued);
     tcase_add_test(tc, a_loop_thread_outlives_a_quit_of_its_loop);
+    tcase_add_test(tc, stopping_a_loop_thread_whose_poller_failed);
     tcase_add_test(tc, count_down_latch_waits_for_zero);
     tcase_add_test(tc, pool_without_threads_is_the_base_loop);
     tcase_add_test(tc, pool_is_round_robin_and_hash_is_stable);
