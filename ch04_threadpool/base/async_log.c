@@ -101,7 +101,7 @@ static void sink_output(const char *line, size_t len, void *ctx)
     async_log_append(ctx, line, len);
 }
 
-/* Waits until everything appended so far is written and flushed. */
+/* Waits until everything appended so far is written to the file. */
 static void sink_flush(void *ctx)
 {
     struct async_log *al = ctx;
@@ -158,10 +158,10 @@ static uint64_t write_batch(struct async_log *al,
                             const struct buffer_list *batch)
 {
     uint64_t lost = 0;
-    for (size_t i = 0; i < batch->len; i++)
-        if (log_file_append(al->file, batch->items[i]->data,
-                            batch->items[i]->len) != 0)
-            lost += batch->items[i]->len;
+    for (size_t i = 0; i < batch->len; i++) {
+        const struct log_buffer *b = batch->items[i];
+        lost += b->len - log_file_append(al->file, b->data, b->len);
+    }
     return lost;
 }
 
@@ -182,18 +182,15 @@ static void *back_end(void *arg)
         bool stopping = !al->running;
         uint64_t ticket = al->flush_requested;
         /* Take the partly filled current buffer too, and give the front
-         * end fresh ones (also when it has none: memory ran out once):
-         * the lock is held for a few pointer moves. */
-        if (al->current == NULL || al->current->len > 0) {
-            struct log_buffer *fresh = spare1 != NULL ? spare1 : buffer_new(size);
-            if (fresh != NULL && (al->current == NULL ||
-                                  list_push(&al->full, al->current) == 0)) {
-                al->current = fresh;
-                if (fresh == spare1)
-                    spare1 = NULL;
-            } else if (fresh != spare1) {
-                free(fresh);
-            }
+         * end a fresh one: the lock is held for a few pointer moves. When
+         * memory has run out, the front end is left with none, and makes
+         * one itself (or counts its lines as dropped). */
+        if (al->current != NULL && al->current->len > 0 &&
+            list_push(&al->full, al->current) == 0)
+            al->current = NULL;
+        if (al->current == NULL) {
+            al->current = spare1 != NULL ? spare1 : buffer_new(size);
+            spare1 = NULL;
         }
         struct buffer_list taken = al->full;
         al->full = batch; /* an empty list with capacity */
@@ -223,7 +220,6 @@ static void *back_end(void *arg)
                 free(b);
         }
         batch.len = 0;
-        log_file_flush(al->file);
 
         pthread_mutex_lock(&al->mutex);
         al->dropped_bytes += lost;
@@ -254,7 +250,7 @@ struct async_log *async_log_start(const struct async_log_options *options)
     if (opt.max_backlog <= 0)
         opt.max_backlog = ASYNC_LOG_DEFAULT_MAX_BACKLOG;
     if (opt.basename == NULL || opt.buffer_size < LOG_LINE_MAX ||
-        opt.max_backlog < 2) {
+        opt.buffer_size > ASYNC_LOG_MAX_BUFFER_SIZE || opt.max_backlog < 2) {
         errno = EINVAL;
         return NULL;
     }

@@ -23,7 +23,7 @@
  *   Call it only when no thread logs through its sink any more; if its sink
  *   is the current one, stderr becomes the sink again first.
  * - log_flush() (and log_fatal(), before it aborts) waits until everything
- *   logged so far is written and flushed to the file.
+ *   logged so far is written to the file (or counted as dropped).
  */
 #ifndef MUDUO_BASE_ASYNC_LOG_H
 #define MUDUO_BASE_ASYNC_LOG_H
@@ -40,7 +40,9 @@ struct async_log_options {
     const char *basename;    /**< Log file prefix (required). */
     size_t roll_size;        /**< Default ASYNC_LOG_DEFAULT_ROLL_SIZE. */
     int flush_interval_ms;   /**< Default ASYNC_LOG_DEFAULT_FLUSH_MS. */
-    size_t buffer_size;      /**< Default ASYNC_LOG_DEFAULT_BUFFER_SIZE. */
+    size_t buffer_size;      /**< Default ASYNC_LOG_DEFAULT_BUFFER_SIZE;
+                                  at least LOG_LINE_MAX, at most
+                                  ASYNC_LOG_MAX_BUFFER_SIZE. */
     int max_backlog;         /**< Default ASYNC_LOG_DEFAULT_MAX_BACKLOG. */
 };
 
@@ -50,6 +52,8 @@ struct async_log_options {
 #define ASYNC_LOG_DEFAULT_FLUSH_MS 3000
 /** @brief Default size of one buffer: 4 MiB. */
 #define ASYNC_LOG_DEFAULT_BUFFER_SIZE ((size_t)4 * 1024 * 1024)
+/** @brief Largest buffer accepted: 1 GiB. */
+#define ASYNC_LOG_MAX_BUFFER_SIZE ((size_t)1 << 30)
 /** @brief Default most full buffers waiting before some are dropped. */
 #define ASYNC_LOG_DEFAULT_MAX_BACKLOG 25
 

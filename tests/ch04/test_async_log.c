@@ -3,14 +3,15 @@
  * backlog bound drops and says so. */
 #include "test_support.h"
 
+#include "disk_faults.h"
+
 #include "base/async_log.h"
 #include "base/log.h"
 
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,32 +194,17 @@ START_TEST(bad_options_are_refused)
     errno = 0;
     ck_assert_ptr_null(async_log_start(&small)); /* shorter than a line */
     ck_assert_int_eq(errno, EINVAL);
+    struct async_log_options huge = {.basename = "/tmp/x",
+                                     .buffer_size = SIZE_MAX};
+    errno = 0;
+    ck_assert_ptr_null(async_log_start(&huge)); /* would overflow */
+    ck_assert_int_eq(errno, EINVAL);
     struct async_log_options nowhere = {.basename = "/nonexistent/dir/app"};
     errno = 0;
     ck_assert_ptr_null(async_log_start(&nowhere));
     ck_assert_int_eq(errno, ENOENT);
 }
 END_TEST
-
-/* A writer that cannot keep up, or a disk that fails: this test
- * program's fwrite() sleeps while slow_writes is set and fails while
- * failing_writes is set (the library, linked statically, calls it). */
-static atomic_bool slow_writes;
-static atomic_bool failing_writes;
-
-size_t fwrite(const void *ptr, size_t size, size_t n, FILE *fp);
-size_t fwrite(const void *ptr, size_t size, size_t n, FILE *fp)
-{
-    static size_t (*real)(const void *, size_t, size_t, FILE *);
-    if (real == NULL)
-        real = (size_t(*)(const void *, size_t, size_t, FILE *))dlsym(
-            RTLD_NEXT, "fwrite");
-    if (atomic_load(&slow_writes))
-        usleep(20 * 1000);
-    if (atomic_load(&failing_writes))
-        return 0;
-    return real(ptr, size, n, fp);
-}
 
 static void *flood(void *arg)
 {
@@ -239,13 +225,14 @@ START_TEST(backlog_bound_drops_and_says_so)
                                     .max_backlog = 4};
     struct async_log *al = async_log_start(&opt);
     ck_assert_ptr_nonnull(al);
-    atomic_store(&slow_writes, true);
+    disk_faults_begin(dir);
+    disk_faults_set_slow(true); /* a disk that cannot keep up */
     pthread_t t[4];
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(pthread_create(&t[i], NULL, flood, al), 0);
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(pthread_join(t[i], NULL), 0);
-    atomic_store(&slow_writes, false);
+    disk_faults_end();
     /* A flush makes the back end take (and maybe drop) what is left, so
      * the count read after it is final. */
     const struct log_sink *sink = async_log_sink(al);
@@ -273,6 +260,8 @@ static void flush_sink(struct async_log *al)
     sink->flush(sink->ctx);
 }
 
+/* A disk that fills up in the middle of a line: the file keeps whole
+ * lines only, and every byte that is not in it is counted as dropped. */
 START_TEST(failed_writes_and_overlong_lines_are_counted_as_dropped)
 {
     make_dir();
@@ -280,26 +269,30 @@ START_TEST(failed_writes_and_overlong_lines_are_counted_as_dropped)
                                     .buffer_size = 8192};
     struct async_log *al = async_log_start(&opt);
     ck_assert_ptr_nonnull(al);
-    const char *lost = "this line meets a failing disk\n";
-    atomic_store(&failing_writes, true);
+    const char *line = "this line meets a disk that fills up\n";
+    size_t len = strlen(line);
+    disk_faults_begin(dir);
+    disk_faults_set_room((long)(2 * len + len / 2)); /* 2.5 lines */
     for (int i = 0; i < 10; i++)
-        async_log_append(al, lost, strlen(lost));
+        async_log_append(al, line, len);
     flush_sink(al); /* written (and failed) by the time it returns */
-    atomic_store(&failing_writes, false);
-    ck_assert_uint_eq(async_log_dropped_bytes(al), 10 * strlen(lost));
+    disk_faults_set_room(-1); /* room again */
+    ck_assert_uint_eq(async_log_dropped_bytes(al), 8 * len);
 
     static char overlong[8193];
     memset(overlong, 'O', sizeof overlong - 1);
     overlong[sizeof overlong - 1] = '\n';
     async_log_append(al, overlong, sizeof overlong); /* cannot fit */
-    ck_assert_uint_eq(async_log_dropped_bytes(al),
-                      10 * strlen(lost) + sizeof overlong);
+    ck_assert_uint_eq(async_log_dropped_bytes(al), 8 * len + sizeof overlong);
     const char *kept = "and this one is written\n";
     async_log_append(al, kept, strlen(kept)); /* logging goes on */
     flush_sink(al);
+    disk_faults_end();
     int files;
     char *all = read_all_logs(&files);
-    ck_assert_str_eq(all, kept);
+    char expected[256];
+    snprintf(expected, sizeof expected, "%s%s%s", line, line, kept);
+    ck_assert_str_eq(all, expected); /* no torn half line between */
     free(all);
     async_log_stop(al);
     remove_dir();

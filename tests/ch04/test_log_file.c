@@ -1,7 +1,10 @@
 /* The rolling log file: files are cut at line ends under roll_size, a
- * line longer than roll_size gets a file of its own, and a roll that
- * fails keeps writing to the current file, says so, and is retried. */
+ * line longer than roll_size gets a file of its own, a roll that fails
+ * keeps writing to the current file, says so, and is retried; a full disk
+ * leaves whole lines only; two log files never share a file. */
 #include "test_support.h"
+
+#include "disk_faults.h"
 
 #include "base/log_file.h"
 
@@ -109,7 +112,7 @@ START_TEST(one_append_is_cut_at_line_ends_under_roll_size)
         memcpy(all + i * 37, one, 37);
     }
     all[sizeof all - 1] = '\0';
-    ck_assert_int_eq(log_file_append(f, all, sizeof all - 1), 0);
+    ck_assert_uint_eq(log_file_append(f, all, sizeof all - 1), sizeof all - 1);
     ck_assert_uint_eq(log_file_count(f), 4);
     log_file_close(f);
 
@@ -142,7 +145,7 @@ START_TEST(a_line_longer_than_roll_size_gets_a_file_of_its_own)
     text[256] = '\n';
     memcpy(text + 257, "tail\n", 5);
     text[262] = '\0';
-    ck_assert_int_eq(log_file_append(f, text, 262), 0);
+    ck_assert_uint_eq(log_file_append(f, text, 262), 262);
     log_file_close(f);
 
     struct log_files files;
@@ -168,16 +171,16 @@ START_TEST(a_failed_roll_keeps_writing_and_is_retried)
     ck_assert_ptr_nonnull(f);
     const char *line = "a line of exactly forty bytes, newline.\n";
     ck_assert_uint_eq(strlen(line), 40);
-    ck_assert_int_eq(log_file_append(f, line, 40), 0);
-    ck_assert_int_eq(log_file_append(f, line, 40), 0);
+    ck_assert_uint_eq(log_file_append(f, line, 40), 40);
+    ck_assert_uint_eq(log_file_append(f, line, 40), 40);
 
     ck_assert_int_eq(rename(d.path, moved), 0);
     for (int i = 0; i < 3; i++) /* each would roll, none can */
-        ck_assert_int_eq(log_file_append(f, line, 40), 0);
+        ck_assert_uint_eq(log_file_append(f, line, 40), 40);
     ck_assert_uint_eq(log_file_count(f), 1);
     ck_assert_int_eq(rename(moved, d.path), 0);
 
-    ck_assert_int_eq(log_file_append(f, line, 40), 0); /* rolls now */
+    ck_assert_uint_eq(log_file_append(f, line, 40), 40); /* rolls now */
     ck_assert_uint_eq(log_file_count(f), 2);
     log_file_close(f);
 
@@ -210,6 +213,81 @@ START_TEST(bad_arguments_are_refused)
 }
 END_TEST
 
+/* The disk fills up in the middle of the third line: the file is cut
+ * back to the two whole lines, the append says what it kept, and the
+ * next line starts on a line of its own. */
+START_TEST(a_full_disk_leaves_whole_lines_only)
+{
+    struct log_dir d;
+    log_dir_make(&d);
+    struct log_file *f = log_file_open(d.basename, 1 << 20);
+    ck_assert_ptr_nonnull(f);
+    const char *line = "a line of exactly forty bytes, newline.\n";
+    char ten[10 * 40];
+    for (int i = 0; i < 10; i++)
+        memcpy(ten + i * 40, line, 40);
+    disk_faults_begin(d.path);
+    disk_faults_set_room(100);
+    ck_assert_uint_eq(log_file_append(f, ten, sizeof ten), 80);
+    ck_assert_uint_eq(log_file_append(f, line, 40), 0); /* still full */
+    disk_faults_set_room(-1);
+    ck_assert_uint_eq(log_file_append(f, "room again\n", 11), 11);
+    disk_faults_end();
+    log_file_close(f);
+
+    struct log_files files;
+    read_files(&d, &files);
+    ck_assert_int_eq(files.count, 1);
+    char expected[128];
+    snprintf(expected, sizeof expected, "%s%sroom again\n", line, line);
+    ck_assert_str_eq(files.text[0], expected);
+    free_files(&files);
+    log_dir_remove(&d);
+}
+END_TEST
+
+/* Two log files with one basename, opened in the same second, as two
+ * loggers (or a restart) would: each gets a file of its own, so their
+ * lines never interleave. */
+START_TEST(two_log_files_with_one_basename_never_share_a_file)
+{
+    struct log_dir d;
+    log_dir_make(&d);
+    struct log_file *a = log_file_open(d.basename, 1 << 20);
+    struct log_file *b = log_file_open(d.basename, 1 << 20);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(log_file_append(a, "from a\n", 7), 7);
+    ck_assert_uint_eq(log_file_append(b, "from b\n", 7), 7);
+    log_file_close(a);
+    log_file_close(b);
+
+    /* Read by hand: should the second have turned between the two opens,
+     * both files are number 1. */
+    DIR *dir = opendir(d.path);
+    ck_assert_ptr_nonnull(dir);
+    int seen_a = 0, seen_b = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[sizeof d.path + sizeof e->d_name + 1], text[64] = "";
+        snprintf(path, sizeof path, "%s/%s", d.path, e->d_name);
+        FILE *fp = fopen(path, "re");
+        ck_assert_ptr_nonnull(fp);
+        size_t len = fread(text, 1, sizeof text - 1, fp);
+        text[len] = '\0';
+        fclose(fp);
+        seen_a += strcmp(text, "from a\n") == 0;
+        seen_b += strcmp(text, "from b\n") == 0;
+    }
+    closedir(dir);
+    ck_assert_int_eq(seen_a, 1);
+    ck_assert_int_eq(seen_b, 1);
+    log_dir_remove(&d);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("ch04 log file");
@@ -219,6 +297,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, a_line_longer_than_roll_size_gets_a_file_of_its_own);
     tcase_add_test(tc, a_failed_roll_keeps_writing_and_is_retried);
     tcase_add_test(tc, bad_arguments_are_refused);
+    tcase_add_test(tc, a_full_disk_leaves_whole_lines_only);
+    tcase_add_test(tc, two_log_files_with_one_basename_never_share_a_file);
     suite_add_tcase(s, tc);
     return s;
 }
