@@ -297,8 +297,8 @@ static void note_idle(const char *line, size_t len, void *ctx)
 /* A loop thread whose poller failed idles until stop(). The poller is
  * broken from outside: /dev/null takes the place of its epoll fd, so its
  * next epoll_wait() fails. stop() must be done with the loop before it
- * lets the thread free it; when it was not, ASan and valgrind saw a use
- * after free in the rounds where the thread won that race. */
+ * lets the thread free it: when it was not, a thread that won the race
+ * could free the loop while stop() was still quitting it. */
 #define STOP_ROUNDS 20
 
 static void stop_after_poller_failure(void)
