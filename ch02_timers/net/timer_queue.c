@@ -87,6 +87,7 @@ struct timer_queue {
     struct id_index index;
     uint32_t indexed; /* timers findable by id */
     uint64_t next_id;  /* ids are a sequence: 1, 2, 3, ... */
+    uint64_t round_first_id; /* next_id when this round's wait began */
 
     uint32_t *batch; /* slots of the expired timers being run */
     uint32_t batch_len;
@@ -408,7 +409,13 @@ static int64_t next_expiration(const struct timer_cold *t, int64_t now)
 
 /* Moves every timer due at @p now from the heap into the batch, in order.
  * If the batch cannot grow, the rest stay in the heap: the timerfd is
- * re-armed to a past time and they run next round. */
+ * re-armed to a past time and they run next round.
+ *
+ * Timers added in this round, by a callback of an fd that was ready in
+ * the same batch as the timerfd (epoll may list it first), are due too if
+ * their time is past; but like every timer added from a callback they
+ * wait for the next round, so they go back into the heap (which has room:
+ * they just left it). */
 static void collect_expired(struct timer_queue *tq, int64_t now)
 {
     while (tq->heap_len > 0 && tq->heap[0].when <= now) {
@@ -417,15 +424,24 @@ static void collect_expired(struct timer_queue *tq, int64_t now)
                 grow_array(tq->batch, &tq->batch_capacity, sizeof *batch);
             if (batch == NULL) {
                 log_error("timer batch cannot grow; the rest run next round");
-                return;
+                break;
             }
             tq->batch = batch;
         }
-        uint32_t slot = tq->heap[0].slot;
+        tq->batch[tq->batch_len++] = tq->heap[0].slot;
         heap_remove(tq, 0);
-        tq->hot[slot].state = TIMER_RUNNING;
-        tq->batch[tq->batch_len++] = slot;
     }
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < tq->batch_len; i++) {
+        uint32_t slot = tq->batch[i];
+        if (tq->hot[slot].id >= tq->round_first_id) {
+            heap_push(tq, slot); /* added in this round: next round */
+        } else {
+            tq->hot[slot].state = TIMER_RUNNING;
+            tq->batch[kept++] = slot;
+        }
+    }
+    tq->batch_len = kept;
 }
 
 /* Puts repeating timers back and frees the others. Runs after the whole
@@ -488,6 +504,7 @@ int64_t timer_queue_slack(const struct timer_queue *tq)
 
 void timer_queue_arm(struct timer_queue *tq)
 {
+    tq->round_first_id = tq->next_id;
     int64_t want = NOT_ARMED;
     if (tq->heap_len > 0) { /* the earliest expiration, plus the slack */
         int64_t earliest = tq->heap[0].when;

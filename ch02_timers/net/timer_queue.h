@@ -79,8 +79,9 @@ void timer_queue_set_slack(struct timer_queue *tq, int64_t slack_us);
 int64_t timer_queue_slack(const struct timer_queue *tq);
 
 /** @brief Sets the timerfd to the earliest expiration plus the slack if
- * that changed since it was last set. Called by the loop before it waits.
- */
+ * that changed since it was last set. Called by the loop before it waits;
+ * it also marks the start of a round: timers added after it run in a
+ * later round, even when they are due already. */
 void timer_queue_arm(struct timer_queue *tq);
 
 #endif /* MUDUO_NET_TIMER_QUEUE_H */
