@@ -74,11 +74,14 @@ typedef void tcp_connection_fn(struct tcp_conn *conn, void *ctx);
 typedef void tcp_message_fn(struct tcp_conn *conn, struct buffer *input,
                             int64_t receive_time_us, void *ctx);
 
-/** @brief Everything queued for output has been handed to the kernel. */
+/** @brief Everything queued for output has been handed to the kernel.
+ * Runs after the callback that sent the data, and only if the output is
+ * still empty then; never after the down callback. */
 typedef void tcp_write_complete_fn(struct tcp_conn *conn, void *ctx);
 
 /** @brief Output queued crossed the high-water mark upwards; @p queued is
- * the amount right after the crossing. Once per crossing. */
+ * the amount right after the crossing. Once per crossing; runs after the
+ * callback that sent the data, never after the down callback. */
 typedef void tcp_high_water_fn(struct tcp_conn *conn, size_t queued,
                                void *ctx);
 

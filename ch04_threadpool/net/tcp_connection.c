@@ -191,11 +191,16 @@ static void handle_read(struct channel *ch, int64_t receive_time_us,
     tcp_conn_unref(c);
 }
 
+/* Runs after the batch that drained the output, so things may have
+ * moved on: a later send may have queued more output (handle_write() then
+ * queues another call when that drains), or the connection may have
+ * closed, and after its down callback a connection gets no other. */
 static void write_complete_now(struct event_loop *loop, void *ctx)
 {
     struct tcp_conn *c = ctx;
     (void)loop;
-    if (c->cb.on_write_complete != NULL)
+    if (c->cb.on_write_complete != NULL && c->state != TCP_DISCONNECTED &&
+        buffer_readable(&c->output) == 0)
         c->cb.on_write_complete(c, c->cb.ctx);
     tcp_conn_unref(c);
 }
@@ -346,7 +351,8 @@ static void high_water_now(struct event_loop *loop, void *ctx)
     struct high_water_call *call = ctx;
     (void)loop;
     struct tcp_conn *c = call->conn;
-    c->cb.on_high_water(c, call->queued, c->cb.ctx);
+    if (c->state != TCP_DISCONNECTED) /* no callback after down */
+        c->cb.on_high_water(c, call->queued, c->cb.ctx);
     tcp_conn_unref(c);
     free(call);
 }

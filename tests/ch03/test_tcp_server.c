@@ -33,6 +33,7 @@ struct server_log {
     bool keep_ref;
     bool stop_read_on_up;
     size_t send_on_up;         /* bytes to send when a connection comes up */
+    bool one_byte_first;       /* ... in two sends: 1 byte, then the rest */
     bool shutdown_on_up;       /* ... then shut down */
     char force_close_byte;     /* force_close when this byte arrives */
     bool free_server_on_message;
@@ -65,10 +66,16 @@ static void on_connection(struct tcp_conn *conn, void *ctx)
             tcp_conn_stop_read(conn);
             ck_assert(!tcp_conn_is_reading(conn));
         }
-        if (log->send_on_up > 0)
-            ck_assert_int_eq(tcp_conn_send(conn, big_payload,
-                                           log->send_on_up),
+        if (log->send_on_up > 0) {
+            /* The first send of one byte goes straight out and queues a
+             * write-complete call; the rest cannot all go out at once. */
+            size_t first = log->one_byte_first ? 1 : 0;
+            if (first > 0)
+                ck_assert_int_eq(tcp_conn_send(conn, big_payload, 1), 0);
+            ck_assert_int_eq(tcp_conn_send(conn, big_payload + first,
+                                           log->send_on_up - first),
                              0);
+        }
         if (log->free_server_on_up && log->server != NULL) {
             tcp_server_free(log->server);
             log->server = NULL;
@@ -128,6 +135,7 @@ static void on_write_complete(struct tcp_conn *conn, void *ctx)
 {
     struct server_log *log = ctx;
     ck_assert_uint_eq(tcp_conn_output_bytes(conn), 0);
+    ck_assert(!tcp_conn_disconnected(conn)); /* nothing after down */
     note(log, 'W');
     log->write_completes++;
     if (log->force_close_on_write_complete) {
@@ -139,7 +147,7 @@ static void on_write_complete(struct tcp_conn *conn, void *ctx)
 static void on_high_water(struct tcp_conn *conn, size_t queued, void *ctx)
 {
     struct server_log *log = ctx;
-    (void)conn;
+    ck_assert(!tcp_conn_disconnected(conn)); /* nothing after down */
     ck_assert_uint_ge(queued, log->high_water_mark);
     log->high_waters++;
 }
@@ -366,6 +374,25 @@ START_TEST(shutdown_delivers_all_queued_output_before_fin)
     struct slow_reader_job job = {8 << 20};
     harness_run_client(&h, slow_reader_client, &job, 20000, 1);
     ck_assert_int_eq(log.write_completes, 1);
+    harness_stop(&h);
+}
+END_TEST
+
+/* A send that goes straight out queues a write-complete call; a second
+ * send in the same callback leaves output queued. The call must wait for
+ * that output too: one write-complete, when all of it has gone. */
+START_TEST(write_complete_waits_for_output_queued_after_it)
+{
+    fill_pattern(big_payload, sizeof big_payload, 9);
+    struct server_log log = {.send_on_up = (8 << 20) + 1,
+                             .one_byte_first = true,
+                             .shutdown_on_up = true};
+    struct harness h;
+    harness_start(&h, &log, false);
+    struct slow_reader_job job = {(8 << 20) + 1};
+    harness_run_client(&h, slow_reader_client, &job, 20000, 1);
+    ck_assert_int_eq(log.write_completes, 1);
+    ck_assert_str_eq(log.events, "UWD");
     harness_stop(&h);
 }
 END_TEST
@@ -784,6 +811,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, server_freed_from_the_up_callback);
     tcase_add_test(tc, server_freed_from_the_down_callback);
     tcase_add_test(tc, force_close_from_the_write_complete_callback);
+    tcase_add_test(tc, write_complete_waits_for_output_queued_after_it);
     tcase_add_test(tc, force_closed_connection_gets_nothing_more_in_the_batch);
     suite_add_tcase(s, tc);
     return s;
