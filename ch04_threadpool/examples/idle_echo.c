@@ -46,14 +46,18 @@ static void entry_unref(struct wheel *w, struct entry *e)
 {
     if (--e->refs > 0)
         return;
-    if (e->conn != NULL) {
+    struct tcp_conn *conn = e->conn;
+    if (conn != NULL) {
+        /* Detached first: force_close may run the down callback at once
+         * (when it cannot defer it), and that must find no entry. */
+        e->conn = NULL;
+        tcp_conn_set_context(conn, NULL);
         if (!w->closing_all) {
-            log_info("%s idle for %d s: closing", tcp_conn_name(e->conn),
+            log_info("%s idle for %d s: closing", tcp_conn_name(conn),
                      w->size);
-            tcp_conn_force_close(e->conn);
+            tcp_conn_force_close(conn);
         }
-        tcp_conn_set_context(e->conn, NULL);
-        tcp_conn_unref(e->conn);
+        tcp_conn_unref(conn);
     }
     free(e);
 }
