@@ -96,7 +96,7 @@ void log_flush(void)
 
 /* The "YYYY-MM-DD HH:MM:SS" part changes once a second; each thread keeps
  * the last one it formatted so a line costs one snprintf, not a gmtime. */
-static __thread int64_t t_cached_second = -1;
+static __thread int64_t t_cached_second = INT64_MIN; /* none yet */
 static __thread char t_cached_date[24];
 
 static const char *date_part(int64_t second)
@@ -161,11 +161,17 @@ static size_t format_header(char *out, enum log_level level, const char *file,
                             int lineno)
 {
     int64_t now = timestamp_wall_us();
+    int64_t second = now / TIMESTAMP_US_PER_SEC;
+    int64_t remainder = now % TIMESTAMP_US_PER_SEC;
+    if (remainder < 0) { /* a clock set before 1970: round down */
+        remainder += TIMESTAMP_US_PER_SEC;
+        second--;
+    }
     char *p = out;
-    memcpy(p, date_part(now / TIMESTAMP_US_PER_SEC), 19);
+    memcpy(p, date_part(second), 19);
     p += 19;
     *p++ = '.';
-    unsigned micros = (unsigned)(now % TIMESTAMP_US_PER_SEC);
+    unsigned micros = (unsigned)remainder;
     for (int i = 5; i >= 0; i--, micros /= 10)
         p[i] = (char)('0' + micros % 10);
     p += 6;

@@ -25,12 +25,15 @@ int64_t timestamp_mono_us(void);
 /** @brief Now on CLOCK_REALTIME, in microseconds since the Unix epoch. */
 int64_t timestamp_wall_us(void);
 
-/** @brief Buffer size that timestamp_format() needs, with the NUL. */
-#define TIMESTAMP_FORMAT_LEN 28
+/** @brief Buffer size that timestamp_format() needs, with the NUL: room
+ * for the years of every int64_t time (-290308 to 294247). */
+#define TIMESTAMP_FORMAT_LEN 30
 
 /**
  * @brief Formats a wall-clock time as "YYYY-MM-DD HH:MM:SS.uuuuuu" in UTC.
- * @param wall_us microseconds since the Unix epoch (timestamp_wall_us()).
+ * @param wall_us microseconds since the Unix epoch (timestamp_wall_us());
+ *                times before it count back (-1 is 23:59:59.999999 on
+ *                1969-12-31).
  * @param buf     at least TIMESTAMP_FORMAT_LEN bytes.
  * @return @p buf.
  */

@@ -58,6 +58,15 @@ START_TEST(timestamps_and_format)
     /* 2001-09-09 01:46:40 UTC is 1e9 seconds after the epoch. */
     ck_assert_str_eq(timestamp_format(INT64_C(1000000000) * 1000000 + 42, buf),
                      "2001-09-09 01:46:40.000042");
+    /* Before the epoch, time counts back from it. */
+    ck_assert_str_eq(timestamp_format(-1, buf), "1969-12-31 23:59:59.999999");
+    ck_assert_str_eq(timestamp_format(-1500000, buf),
+                     "1969-12-31 23:59:58.500000");
+    /* The ends of int64_t fit, with their six-digit years. */
+    ck_assert_str_eq(timestamp_format(INT64_MAX, buf),
+                     "294247-01-10 04:00:54.775807");
+    ck_assert_str_eq(timestamp_format(INT64_MIN, buf),
+                     "-290308-12-21 19:59:05.224192");
 }
 END_TEST
 
