@@ -23,17 +23,11 @@ int64_t timestamp_wall_us(void)
 
 char *timestamp_format(int64_t wall_us, char buf[TIMESTAMP_FORMAT_LEN])
 {
-    /* Round down, not toward zero: before the epoch, the microseconds
-     * still count forward from the second before. */
-    int64_t micros = wall_us % TIMESTAMP_US_PER_SEC;
-    time_t seconds = (time_t)(wall_us / TIMESTAMP_US_PER_SEC);
-    if (micros < 0) {
-        micros += TIMESTAMP_US_PER_SEC;
-        seconds--;
-    }
+    int micros;
+    time_t seconds = (time_t)timestamp_split(wall_us, &micros);
     struct tm tm;
     gmtime_r(&seconds, &tm);
     size_t n = strftime(buf, TIMESTAMP_FORMAT_LEN, "%Y-%m-%d %H:%M:%S", &tm);
-    snprintf(buf + n, TIMESTAMP_FORMAT_LEN - n, ".%06d", (int)micros);
+    snprintf(buf + n, TIMESTAMP_FORMAT_LEN - n, ".%06d", micros);
     return buf;
 }

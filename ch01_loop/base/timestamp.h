@@ -25,6 +25,26 @@ int64_t timestamp_mono_us(void);
 /** @brief Now on CLOCK_REALTIME, in microseconds since the Unix epoch. */
 int64_t timestamp_wall_us(void);
 
+/**
+ * @brief Splits a time into whole seconds and the microseconds after them.
+ * Rounds down, not toward zero: before the epoch the microseconds still
+ * count forward from the second before (-1 is second -1, 999999 us).
+ * @param us      microseconds.
+ * @param micros  set to 0 .. 999999.
+ * @return the seconds.
+ */
+static inline int64_t timestamp_split(int64_t us, int *micros)
+{
+    int64_t seconds = us / TIMESTAMP_US_PER_SEC;
+    int64_t rest = us % TIMESTAMP_US_PER_SEC;
+    if (rest < 0) {
+        rest += TIMESTAMP_US_PER_SEC;
+        seconds--;
+    }
+    *micros = (int)rest;
+    return seconds;
+}
+
 /** @brief Buffer size that timestamp_format() needs, with the NUL: room
  * for the years of every int64_t time (-290308 to 294247). */
 #define TIMESTAMP_FORMAT_LEN 30

@@ -155,18 +155,12 @@ static size_t tid_part(char *out)
 static size_t format_header(char *out, enum log_level level, const char *file,
                             int lineno)
 {
-    int64_t now = timestamp_wall_us();
-    int64_t second = now / TIMESTAMP_US_PER_SEC;
-    int64_t remainder = now % TIMESTAMP_US_PER_SEC;
-    if (remainder < 0) { /* a clock set before 1970: round down */
-        remainder += TIMESTAMP_US_PER_SEC;
-        second--;
-    }
+    int micros;
+    int64_t second = timestamp_split(timestamp_wall_us(), &micros);
     char *p = out;
     memcpy(p, date_part(second), 19);
     p += 19;
     *p++ = '.';
-    unsigned micros = (unsigned)remainder;
     for (int i = 5; i >= 0; i--, micros /= 10)
         p[i] = (char)('0' + micros % 10);
     p += 6;
