@@ -41,11 +41,11 @@ static void *thread_main(void *arg)
             /* The poller is broken; running again would spin. */
             log_error("loop thread: event_loop_run: %s; idle until stopped",
                       log_strerror(-rc));
-            count_down_latch_wait(&t->stop);
+            break;
         }
     }
-    /* stop() may still be quitting the loop: free it only once stop() is
-     * done with it. */
+    /* Wait for stop() (idle, after a broken poller), and for it to be
+     * done with the loop: it may still be quitting it. */
     count_down_latch_wait(&t->stop);
     event_loop_free(loop); /* runs what is still queued */
     return NULL;
