@@ -13,7 +13,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -272,13 +271,9 @@ static int find_epoll_fd(void)
 {
     int found = -1;
     for (int fd = 3; fd < 1024; fd++) {
-        char path[32], target[64];
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-        ssize_t n = readlink(path, target, sizeof target - 1);
-        if (n < 0)
-            continue;
-        target[n] = '\0';
-        if (strcmp(target, "anon_inode:[eventpoll]") == 0) {
+        char target[64];
+        if (test_fd_target(fd, target, sizeof target) &&
+            strcmp(target, "anon_inode:[eventpoll]") == 0) {
             ck_assert_int_eq(found, -1);
             found = fd;
         }

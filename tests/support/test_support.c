@@ -48,15 +48,22 @@ static int list_open_fds(int *fds, int max)
     return n;
 }
 
+bool test_fd_target(int fd, char *out, size_t cap)
+{
+    char link[32];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t len = readlink(link, out, cap - 1);
+    out[len < 0 ? 0 : len] = '\0';
+    return len >= 0;
+}
+
 static void describe(const int *fds, int n, char *out, size_t cap)
 {
     size_t used = 0;
     out[0] = '\0';
     for (int i = 0; i < n && used < cap; i++) {
-        char path[64], target[256];
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fds[i]);
-        ssize_t len = readlink(path, target, sizeof target - 1);
-        target[len < 0 ? 0 : len] = '\0';
+        char target[256];
+        test_fd_target(fds[i], target, sizeof target);
         int w = snprintf(out + used, cap - used, " %d(%s)", fds[i], target);
         used += w > 0 ? (size_t)w : 0;
     }

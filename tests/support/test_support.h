@@ -52,6 +52,11 @@ int test_wait_child(pid_t pid);
 /* True when running under valgrind (make memcheck). */
 bool test_under_valgrind(void);
 
+/* What fd refers to, as /proc/self/fd shows it (a path, or a name such
+ * as "anon_inode:[eventpoll]"), NUL-terminated in out; false if fd is not
+ * open. No Check calls: safe in any thread. */
+bool test_fd_target(int fd, char *out, size_t cap);
+
 /* Closes fd, failing the test if close fails. */
 void test_close(int fd);
 

@@ -1,10 +1,11 @@
 #include "disk_faults.h"
 
+#include "test_support.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,16 +35,12 @@ void disk_faults_end(void)
     atomic_store(&fault_dir, NULL);
 }
 
-/* Whether fd is a file under dir: what /proc says it points to. */
+/* Whether fd is a file under dir. */
 static bool under(int fd, const char *dir)
 {
-    char link[32], path[512];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
-    if (n < 0)
-        return false;
-    path[n] = '\0';
-    return strncmp(path, dir, strlen(dir)) == 0;
+    char path[512];
+    return test_fd_target(fd, path, sizeof path) &&
+           strncmp(path, dir, strlen(dir)) == 0;
 }
 
 /* Takes up to @p want bytes of the room left; all of it when unlimited. */
