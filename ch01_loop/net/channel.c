@@ -2,7 +2,7 @@
 
 #include "base/assertion.h"
 #include "base/log.h"
-#include "net/event_loop.h"
+#include "net/event_loop_internal.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,10 +1,12 @@
 #include "net/event_loop.h"
 
+#include "base/array.h"
 #include "base/assertion.h"
 #include "base/current_thread.h"
 #include "base/log.h"
 #include "base/timestamp.h"
 #include "net/channel.h"
+#include "net/event_loop_internal.h"
 #include "net/poller.h"
 
 #include <errno.h>
@@ -12,7 +14,7 @@
 #include <string.h>
 
 /* First size of the ready list; it doubles whenever a batch fills it. */
-#define READY_INITIAL_CAPACITY 16
+#define READY_INITIAL_CAPACITY ARRAY_MIN_CAPACITY
 
 struct pending_call {
     event_loop_fn *fn;
@@ -23,8 +25,8 @@ struct pending_call {
  * steady state allocates nothing. */
 struct call_queue {
     struct pending_call *calls;
-    int len;
-    int capacity;
+    size_t len;
+    size_t capacity;
 };
 
 struct event_loop {
@@ -38,7 +40,7 @@ struct event_loop {
     uint64_t iterations;
     int64_t poll_return_us;
     struct channel **ready;      /* the current batch; removed entries NULL */
-    int ready_capacity;
+    size_t ready_capacity;
     struct channel *dispatching; /* whose callbacks are running, or NULL */
     struct call_queue pending;   /* queued, to run after this batch */
     struct call_queue running_calls; /* being run right now */
@@ -82,7 +84,8 @@ struct event_loop *event_loop_new_with_poller(enum poller_kind kind)
     struct event_loop *loop = calloc(1, sizeof *loop);
     if (loop == NULL)
         return NULL;
-    loop->ready = calloc(READY_INITIAL_CAPACITY, sizeof(struct channel *));
+    loop->ready = array_reserve(NULL, &loop->ready_capacity,
+                                READY_INITIAL_CAPACITY, sizeof *loop->ready);
     loop->poller =
         kind == POLLER_POLL ? poller_poll_new() : poller_epoll_new();
     if (loop->ready == NULL || loop->poller == NULL) {
@@ -94,7 +97,6 @@ struct event_loop *event_loop_new_with_poller(enum poller_kind kind)
         errno = err;
         return NULL;
     }
-    loop->ready_capacity = READY_INITIAL_CAPACITY;
     loop->owner_tid = current_thread_tid();
     t_loop = loop;
     log_debug("event loop %p created (%s)", (void *)loop,
@@ -108,7 +110,7 @@ static void run_pending(struct event_loop *loop)
 {
     struct call_queue batch = loop->pending;
     loop->pending = loop->running_calls;
-    for (int i = 0; i < batch.len; i++)
+    for (size_t i = 0; i < batch.len; i++)
         batch.calls[i].fn(loop, batch.calls[i].ctx);
     batch.len = 0;
     loop->running_calls = batch;
@@ -157,16 +159,15 @@ static void dispatch(struct event_loop *loop, int n)
 }
 
 /* A batch that filled the ready list suggests more was ready: double it.
- * Nothing is lost meanwhile: level-triggered events come back next round. */
+ * Nothing is lost meanwhile, nor if it cannot grow: level-triggered
+ * events come back next round. */
 static void grow_ready(struct event_loop *loop)
 {
-    int capacity = loop->ready_capacity * 2;
     struct channel **bigger =
-        realloc(loop->ready, (size_t)capacity * sizeof(struct channel *));
-    if (bigger == NULL)
-        return;
-    loop->ready = bigger;
-    loop->ready_capacity = capacity;
+        array_reserve(loop->ready, &loop->ready_capacity,
+                      loop->ready_capacity + 1, sizeof *loop->ready);
+    if (bigger != NULL)
+        loop->ready = bigger;
 }
 
 int event_loop_run(struct event_loop *loop)
@@ -179,7 +180,7 @@ int event_loop_run(struct event_loop *loop)
         /* Queued functors must not wait for an fd to become ready. */
         int timeout_ms = loop->pending.len > 0 ? 0 : -1;
         int n = loop->poller->ops->poll(loop->poller, timeout_ms, loop->ready,
-                                        loop->ready_capacity);
+                                        (int)loop->ready_capacity);
         loop->poll_return_us = timestamp_mono_us();
         loop->iterations++;
         if (n == -EINTR) {
@@ -191,7 +192,7 @@ int event_loop_run(struct event_loop *loop)
             break;
         }
         dispatch(loop, n);
-        if (n > 0 && n == loop->ready_capacity)
+        if (n > 0 && (size_t)n == loop->ready_capacity)
             grow_ready(loop);
         run_pending(loop);
     }
@@ -210,15 +211,11 @@ int event_loop_queue(struct event_loop *loop, event_loop_fn *fn, void *ctx)
 {
     event_loop_assert_in_loop_thread(loop);
     struct call_queue *q = &loop->pending;
-    if (q->len == q->capacity) {
-        int capacity = q->capacity == 0 ? 16 : q->capacity * 2;
-        struct pending_call *calls =
-            realloc(q->calls, (size_t)capacity * sizeof *calls);
-        if (calls == NULL)
-            return -ENOMEM;
-        q->calls = calls;
-        q->capacity = capacity;
-    }
+    struct pending_call *calls =
+        array_reserve(q->calls, &q->capacity, q->len + 1, sizeof *calls);
+    if (calls == NULL)
+        return -ENOMEM;
+    q->calls = calls;
     q->calls[q->len++] = (struct pending_call){fn, ctx};
     return 0;
 }
@@ -226,7 +223,7 @@ int event_loop_queue(struct event_loop *loop, event_loop_fn *fn, void *ctx)
 int event_loop_queue_size(const struct event_loop *loop)
 {
     event_loop_assert_in_loop_thread(loop);
-    return loop->pending.len;
+    return (int)loop->pending.len;
 }
 
 bool event_loop_is_in_loop_thread(const struct event_loop *loop)

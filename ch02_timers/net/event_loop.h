@@ -33,11 +33,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct channel;
-struct event_loop;
+#include "net/callbacks.h"
 
-/** @brief A functor for the pending queue. */
-typedef void event_loop_fn(struct event_loop *loop, void *ctx);
+struct event_loop;
 
 /** @brief A timer callback: the loop, the timer's id, and its ctx. */
 typedef void event_loop_timer_fn(struct event_loop *loop, uint64_t timer_id,
@@ -158,17 +156,5 @@ int64_t event_loop_poll_return_time(const struct event_loop *loop);
 
 /** @brief The backend's name: "epoll" or "poll". */
 const char *event_loop_poller_name(const struct event_loop *loop);
-
-/** @name For channel.c: apply a channel's interest to the poller.
- * @{ */
-/** @brief Adds, modifies or detaches @p ch in the poller after its
- * interest changed. @return 0 or a negative errno. */
-int event_loop_update_channel(struct event_loop *loop, struct channel *ch);
-/** @brief Removes @p ch from the poller and from the current batch. */
-void event_loop_remove_channel(struct event_loop *loop, struct channel *ch);
-/** @brief True while @p ch's event is being dispatched. */
-bool event_loop_is_dispatching(const struct event_loop *loop,
-                               const struct channel *ch);
-/** @} */
 
 #endif /* MUDUO_NET_EVENT_LOOP_H */

@@ -2,6 +2,7 @@
  * and the channel pointer itself as the event's user data. */
 #include "net/poller.h"
 
+#include "base/array.h"
 #include "base/assertion.h"
 #include "base/log.h"
 #include "net/channel.h"
@@ -16,14 +17,14 @@
  * epoll reports EPOLLHUP and EPOLLERR even for an empty mask. */
 enum { SLOT_UNKNOWN = -1, SLOT_ADDED = 1, SLOT_DETACHED = 2 };
 
-/* First size of the event array; it doubles whenever a wait fills it. */
-#define EPOLL_INITIAL_EVENTS 16
+/* First size of the event array; it grows with the loop's ready list. */
+#define EPOLL_INITIAL_EVENTS ARRAY_MIN_CAPACITY
 
 struct epoll_poller {
     struct poller base;
     int epfd;
     struct epoll_event *events;
-    int capacity;
+    size_t capacity;
 };
 
 static struct epoll_poller *as_epoll(struct poller *p)
@@ -35,16 +36,13 @@ static int epoll_poller_poll(struct poller *p, int timeout_ms,
                              struct channel **ready, int max)
 {
     struct epoll_poller *ep = as_epoll(p);
-    if (max > ep->capacity) {
-        struct epoll_event *bigger =
-            realloc(ep->events, (size_t)max * sizeof *bigger);
-        if (bigger != NULL) { /* if not, wait with the array we have */
-            ep->events = bigger;
-            ep->capacity = max;
-        }
-    }
-    int n = epoll_wait(ep->epfd, ep->events,
-                       max < ep->capacity ? max : ep->capacity, timeout_ms);
+    struct epoll_event *events =
+        array_reserve(ep->events, &ep->capacity, (size_t)max, sizeof *events);
+    if (events != NULL) /* if not, wait with the array we have */
+        ep->events = events;
+    if ((size_t)max > ep->capacity)
+        max = (int)ep->capacity;
+    int n = epoll_wait(ep->epfd, ep->events, max, timeout_ms);
     if (n < 0)
         return -errno;
     for (int i = 0; i < n; i++) {
@@ -124,7 +122,8 @@ struct poller *poller_epoll_new(void)
     struct epoll_poller *ep = calloc(1, sizeof *ep);
     if (ep == NULL)
         return NULL;
-    ep->events = calloc(EPOLL_INITIAL_EVENTS, sizeof *ep->events);
+    ep->events = array_reserve(NULL, &ep->capacity, EPOLL_INITIAL_EVENTS,
+                               sizeof *ep->events);
     ep->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (ep->events == NULL || ep->epfd < 0) {
         int err = ep->events == NULL ? ENOMEM : errno;
@@ -136,6 +135,5 @@ struct poller *poller_epoll_new(void)
         return NULL;
     }
     ep->base.ops = &epoll_ops;
-    ep->capacity = EPOLL_INITIAL_EVENTS;
     return &ep->base;
 }

@@ -3,7 +3,7 @@
 #include "base/assertion.h"
 #include "base/log.h"
 #include "net/channel.h"
-#include "net/event_loop.h"
+#include "net/event_loop_internal.h"
 #include "net/sockets.h"
 
 #include <errno.h>

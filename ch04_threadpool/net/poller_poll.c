@@ -3,6 +3,7 @@
  * O(ready)). */
 #include "net/poller.h"
 
+#include "base/array.h"
 #include "base/assertion.h"
 #include "net/channel.h"
 
@@ -14,7 +15,8 @@ struct poll_poller {
     struct pollfd *fds;        /* fds[i] watches channels[i]->fd */
     struct channel **channels; /* channels[i]->poller_slot == i */
     int len;
-    int capacity;
+    size_t fds_capacity;
+    size_t channels_capacity;
 };
 
 static struct poll_poller *as_poll(struct poller *p)
@@ -50,19 +52,21 @@ static void fill_pollfd(struct pollfd *pfd, const struct channel *ch)
     pfd->revents = 0;
 }
 
-static int grow(struct poll_poller *pp)
+/* Room for one more entry in both arrays. If only the first grows, it
+ * simply has room to spare next time. */
+static int reserve_slot(struct poll_poller *pp)
 {
-    int capacity = pp->capacity == 0 ? 16 : pp->capacity * 2;
-    struct pollfd *fds = realloc(pp->fds, (size_t)capacity * sizeof *fds);
+    size_t need = (size_t)pp->len + 1;
+    struct pollfd *fds =
+        array_reserve(pp->fds, &pp->fds_capacity, need, sizeof *fds);
     if (fds == NULL)
         return -ENOMEM;
     pp->fds = fds;
-    struct channel **channels =
-        realloc(pp->channels, (size_t)capacity * sizeof(struct channel *));
+    struct channel **channels = array_reserve(
+        pp->channels, &pp->channels_capacity, need, sizeof *channels);
     if (channels == NULL)
         return -ENOMEM;
     pp->channels = channels;
-    pp->capacity = capacity;
     return 0;
 }
 
@@ -76,11 +80,9 @@ static int poll_poller_update(struct poller *p, struct channel *ch)
     }
     if (ch->events == CHANNEL_EVENT_NONE)
         return 0;
-    if (pp->len == pp->capacity) {
-        int err = grow(pp);
-        if (err != 0)
-            return err;
-    }
+    int err = reserve_slot(pp);
+    if (err != 0)
+        return err;
     fill_pollfd(&pp->fds[pp->len], ch);
     pp->channels[pp->len] = ch;
     ch->poller_slot = pp->len++;

@@ -1,6 +1,8 @@
-/* The base pieces: intrusive list, timestamps, and the logger front end. */
+/* The base pieces: growable arrays, intrusive list, timestamps, and the
+ * logger front end. */
 #include "test_support.h"
 
+#include "base/array.h"
 #include "base/current_thread.h"
 #include "base/list.h"
 #include "base/log.h"
@@ -9,11 +11,56 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+START_TEST(array_reserve_doubles_and_keeps_contents)
+{
+    int *a = NULL;
+    size_t capacity = 0;
+    for (size_t len = 0; len < 1000; len++) {
+        int *p = array_reserve(a, &capacity, len + 1, sizeof *a);
+        ck_assert_ptr_nonnull(p);
+        a = p;
+        ck_assert_uint_ge(capacity, len + 1);
+        /* Doubling from the minimum: a power of two times it. */
+        ck_assert_uint_eq(capacity % ARRAY_MIN_CAPACITY, 0);
+        ck_assert_uint_eq((capacity / ARRAY_MIN_CAPACITY) &
+                              (capacity / ARRAY_MIN_CAPACITY - 1),
+                          0);
+        a[len] = (int)len;
+    }
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(a[i], i);
+    /* Room already: the same array, the same capacity. */
+    size_t before = capacity;
+    ck_assert_ptr_eq(array_reserve(a, &capacity, 10, sizeof *a), a);
+    ck_assert_uint_eq(capacity, before);
+    free(a);
+}
+END_TEST
+
+START_TEST(array_reserve_failure_changes_nothing)
+{
+    int *a = NULL;
+    size_t capacity = 0;
+    a = array_reserve(a, &capacity, 3, sizeof *a);
+    ck_assert_ptr_nonnull(a);
+    a[2] = 42;
+    size_t before = capacity;
+    /* Sizes that overflow size_t must fail, not wrap to a small block. */
+    ck_assert_ptr_null(array_reserve(a, &capacity, SIZE_MAX, sizeof *a));
+    ck_assert_ptr_null(
+        array_reserve(a, &capacity, SIZE_MAX / 2, sizeof(uint64_t)));
+    ck_assert_uint_eq(capacity, before);
+    ck_assert_int_eq(a[2], 42); /* still ours, still intact */
+    free(a);
+}
+END_TEST
 
 struct item {
     int value;
@@ -326,6 +373,8 @@ Suite *test_suite(void)
     Suite *s = suite_create("ch01 base");
     TCase *tc = tcase_create("base");
     tcase_add_fd_guard(tc);
+    tcase_add_test(tc, array_reserve_doubles_and_keeps_contents);
+    tcase_add_test(tc, array_reserve_failure_changes_nothing);
     tcase_add_test(tc, list_push_remove_iterate);
     tcase_add_test(tc, timestamps_and_format);
     tcase_add_test(tc, log_line_format_and_levels);

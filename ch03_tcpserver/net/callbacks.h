@@ -1,0 +1,20 @@
+/**
+ * @file callbacks.h
+ * @brief The callback types that several modules share.
+ *
+ * Contract
+ * - Only types live here, so that a header that needs one of them (to
+ *   declare a function that takes it) includes this small file instead
+ *   of the whole API of the module that calls it.
+ * - Every callback receives the object it is about and the ctx given when
+ *   it was registered, which the library never touches.
+ */
+#ifndef MUDUO_NET_CALLBACKS_H
+#define MUDUO_NET_CALLBACKS_H
+
+struct event_loop;
+
+/** @brief A functor for a loop's pending queue (event_loop_queue()). */
+typedef void event_loop_fn(struct event_loop *loop, void *ctx);
+
+#endif /* MUDUO_NET_CALLBACKS_H */
