@@ -12,9 +12,15 @@
 #ifndef MUDUO_NET_CALLBACKS_H
 #define MUDUO_NET_CALLBACKS_H
 
+#include <stdint.h>
+
 struct event_loop;
 
 /** @brief A functor for a loop's pending queue (event_loop_queue()). */
 typedef void event_loop_fn(struct event_loop *loop, void *ctx);
+
+/** @brief A timer callback: the loop, the timer's id, and its ctx. */
+typedef void event_loop_timer_fn(struct event_loop *loop, uint64_t timer_id,
+                                 void *ctx);
 
 #endif /* MUDUO_NET_CALLBACKS_H */

@@ -35,8 +35,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "net/event_loop.h"
+#include "net/callbacks.h"
 
+struct event_loop;
 struct timer_queue;
 
 /** @brief Creates the timer queue of @p loop, with its timerfd and channel.

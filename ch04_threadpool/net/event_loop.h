@@ -43,10 +43,6 @@
 
 struct event_loop;
 
-/** @brief A timer callback: the loop, the timer's id, and its ctx. */
-typedef void event_loop_timer_fn(struct event_loop *loop, uint64_t timer_id,
-                                 void *ctx);
-
 /** @brief The demultiplexer a loop waits in. */
 enum poller_kind {
     POLLER_DEFAULT, /**< MUDUO_POLLER from the environment, else epoll. */

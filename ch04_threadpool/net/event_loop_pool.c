@@ -1,6 +1,8 @@
 #include "net/event_loop_pool.h"
 
 #include "base/assertion.h"
+#include "net/event_loop.h"
+#include "net/event_loop_thread.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -35,11 +37,11 @@ int event_loop_pool_start(struct event_loop_pool *pool, int threads,
             return -ENOMEM;
     }
     for (int i = 0; i < threads; i++) {
-        pool->threads[i] = event_loop_thread_start(init, ctx);
+        pool->threads[i] = event_loop_thread_new(init, ctx);
         if (pool->threads[i] == NULL) {
             int err = -errno;
             while (i-- > 0)
-                event_loop_thread_stop(pool->threads[i]);
+                event_loop_thread_free(pool->threads[i]);
             free(pool->threads);
             pool->threads = NULL;
             return err;
@@ -82,7 +84,7 @@ void event_loop_pool_free(struct event_loop_pool *pool)
         return;
     event_loop_assert_in_loop_thread(pool->base);
     for (int i = 0; i < pool->count; i++)
-        event_loop_thread_stop(pool->threads[i]);
+        event_loop_thread_free(pool->threads[i]);
     free(pool->threads);
     free(pool);
 }

@@ -16,8 +16,7 @@
 
 #include <stddef.h>
 
-#include "net/event_loop.h"
-#include "net/event_loop_thread.h"
+#include "net/callbacks.h"
 
 struct event_loop_pool;
 

@@ -3,6 +3,7 @@
 #include "base/assertion.h"
 #include "base/count_down_latch.h"
 #include "base/log.h"
+#include "net/event_loop.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,8 +17,8 @@ struct event_loop_thread {
     struct count_down_latch started; /* counted down once loop is set */
     struct event_loop *loop;         /* set by the thread before the latch */
     int error;                       /* errno of a failed loop creation */
-    atomic_bool stopping;            /* set by stop() before it quits */
-    struct count_down_latch stop;    /* counted down by stop(), last */
+    atomic_bool stopping;            /* set by free() before it quits */
+    struct count_down_latch stop;    /* counted down by free(), last */
 };
 
 static void *thread_main(void *arg)
@@ -33,7 +34,7 @@ static void *thread_main(void *arg)
     if (loop == NULL)
         return NULL;
     /* The loop must outlive every user of event_loop_thread_loop(), so it
-     * lives until stop(), whatever else ends a run: a quit from elsewhere
+     * lives until free(), whatever else ends a run: a quit from elsewhere
      * only ends that run. */
     while (!atomic_load(&t->stopping)) {
         int rc = event_loop_run(loop);
@@ -44,7 +45,7 @@ static void *thread_main(void *arg)
             break;
         }
     }
-    /* Wait for stop() (idle, after a broken poller), and for it to be
+    /* Wait for free() (idle, after a broken poller), and for it to be
      * done with the loop: it may still be quitting it. */
     count_down_latch_wait(&t->stop);
     event_loop_free(loop); /* runs what is still queued */
@@ -52,7 +53,7 @@ static void *thread_main(void *arg)
 }
 
 struct event_loop_thread *
-event_loop_thread_start(event_loop_thread_init_fn *init, void *ctx)
+event_loop_thread_new(event_loop_thread_init_fn *init, void *ctx)
 {
     struct event_loop_thread *t = calloc(1, sizeof *t);
     if (t == NULL)
@@ -81,7 +82,7 @@ struct event_loop *event_loop_thread_loop(const struct event_loop_thread *t)
     return t->loop;
 }
 
-void event_loop_thread_stop(struct event_loop_thread *t)
+void event_loop_thread_free(struct event_loop_thread *t)
 {
     if (t == NULL)
         return;

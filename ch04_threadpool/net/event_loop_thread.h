@@ -3,27 +3,25 @@
  * @brief A thread that owns and runs one event loop.
  *
  * Contract
- * - event_loop_thread_start() starts a thread that creates its own loop,
+ * - event_loop_thread_new() starts a thread that creates its own loop,
  *   calls the optional init callback in that thread, and runs the loop.
  *   It returns only once the loop exists (a count-down latch), so the
  *   caller can hand it work at once (event_loop_queue() is thread-safe).
- * - event_loop_thread_stop() quits the loop from the calling thread, joins
+ * - event_loop_thread_free() quits the loop from the calling thread, joins
  *   the thread (which frees its loop, running what is still queued), and
  *   frees the handle. Call it from any thread but the loop's own.
- * - The loop pointer is valid from start until stop returns. The thread
+ * - The loop pointer is valid from new until free returns. The thread
  *   runs its loop until then: event_loop_quit() from elsewhere ends one
  *   run and the thread starts the next; a poller failure is logged and
- *   the thread waits for stop.
+ *   the thread waits for free.
  */
 #ifndef MUDUO_NET_EVENT_LOOP_THREAD_H
 #define MUDUO_NET_EVENT_LOOP_THREAD_H
 
-#include "net/event_loop.h"
+#include "net/callbacks.h"
 
+struct event_loop;
 struct event_loop_thread;
-
-/** @brief Called in the new thread, with its loop, before it runs. */
-typedef void event_loop_thread_init_fn(struct event_loop *loop, void *ctx);
 
 /**
  * @brief Starts a loop thread.
@@ -32,12 +30,12 @@ typedef void event_loop_thread_init_fn(struct event_loop *loop, void *ctx);
  * @return the handle, or NULL with errno set (thread or loop creation).
  */
 struct event_loop_thread *
-event_loop_thread_start(event_loop_thread_init_fn *init, void *ctx);
+event_loop_thread_new(event_loop_thread_init_fn *init, void *ctx);
 
 /** @brief The loop the thread runs. */
 struct event_loop *event_loop_thread_loop(const struct event_loop_thread *t);
 
 /** @brief Quits the loop, joins the thread and frees the handle. */
-void event_loop_thread_stop(struct event_loop_thread *t);
+void event_loop_thread_free(struct event_loop_thread *t);
 
 #endif /* MUDUO_NET_EVENT_LOOP_THREAD_H */

@@ -25,7 +25,7 @@
 
 #include <stddef.h>
 
-#include "net/event_loop_thread.h"
+#include "net/callbacks.h"
 #include "net/inet_address.h"
 #include "net/tcp_connection.h"
 

@@ -5,6 +5,8 @@
 #include "net_test.h"
 
 #include "base/timestamp.h"
+#include "net/event_loop.h"
+#include "net/event_loop_thread.h"
 #include "net/tcp_server.h"
 
 #include <errno.h>
@@ -502,7 +504,7 @@ START_TEST(start_from_another_thread)
     tcp_server_set_callbacks(server, &cb);
     tcp_server_set_thread_count(server, 1);
     ck_assert_int_eq(tcp_server_listen_address(server, &addr), 0);
-    struct event_loop_thread *other = event_loop_thread_start(NULL, NULL);
+    struct event_loop_thread *other = event_loop_thread_new(NULL, NULL);
     ck_assert_ptr_nonnull(other);
     struct start_call call = {server, -1};
     ck_assert_int_eq(event_loop_run_in_loop(event_loop_thread_loop(other),
@@ -511,7 +513,7 @@ START_TEST(start_from_another_thread)
     struct client_thread ct;
     client_thread_start(&ct, loop, &addr, echo_once_client, NULL);
     client_thread_finish(&ct, 10000);
-    event_loop_thread_stop(other);
+    event_loop_thread_free(other);
     ck_assert_int_eq(atomic_load(&call.result), 0); /* queued */
     wait_for_count(loop, &log.downs, 1);
     tcp_server_free(server);
@@ -531,13 +533,13 @@ START_TEST(server_freed_before_its_queued_start_runs)
     struct tcp_server *server = tcp_server_new(loop, &any, "gone", 0);
     ck_assert_ptr_nonnull(server);
     tcp_server_set_thread_count(server, 2);
-    struct event_loop_thread *other = event_loop_thread_start(NULL, NULL);
+    struct event_loop_thread *other = event_loop_thread_new(NULL, NULL);
     ck_assert_ptr_nonnull(other);
     struct start_call call = {server, -1};
     ck_assert_int_eq(event_loop_run_in_loop(event_loop_thread_loop(other),
                                             start_server_fn, &call),
                      0);
-    event_loop_thread_stop(other); /* runs start_server_fn, then joins */
+    event_loop_thread_free(other); /* runs start_server_fn, then joins */
     ck_assert_int_eq(atomic_load(&call.result), 0);
     ck_assert_int_eq(event_loop_queue_size(loop), 1); /* the start */
     tcp_server_free(server);

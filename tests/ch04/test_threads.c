@@ -197,7 +197,7 @@ START_TEST(loop_threads_start_and_stop_repeatedly)
 {
     for (int i = 0; i < 50; i++) {
         struct init_record r = {0};
-        struct event_loop_thread *t = event_loop_thread_start(init_thread, &r);
+        struct event_loop_thread *t = event_loop_thread_new(init_thread, &r);
         ck_assert_ptr_nonnull(t);
         struct event_loop *loop = event_loop_thread_loop(t);
         ck_assert_ptr_nonnull(loop); /* exists as soon as start returns */
@@ -211,7 +211,7 @@ START_TEST(loop_threads_start_and_stop_repeatedly)
         ck_assert_int_eq(event_loop_queue(loop, count_call, &done), 0);
         count_down_latch_wait(&done);
         count_down_latch_destroy(&done);
-        event_loop_thread_stop(t);
+        event_loop_thread_free(t);
     }
 }
 END_TEST
@@ -228,13 +228,13 @@ static void late(struct event_loop *loop, void *ctx)
 START_TEST(stopping_a_loop_thread_runs_what_is_queued)
 {
     atomic_store(&late_runs, 0);
-    struct event_loop_thread *t = event_loop_thread_start(NULL, NULL);
+    struct event_loop_thread *t = event_loop_thread_new(NULL, NULL);
     ck_assert_ptr_nonnull(t);
     for (int i = 0; i < 1000; i++)
         ck_assert_int_eq(event_loop_queue(event_loop_thread_loop(t), late,
                                           NULL),
                          0);
-    event_loop_thread_stop(t);
+    event_loop_thread_free(t);
     ck_assert_int_eq(atomic_load(&late_runs), 1000);
 }
 END_TEST
@@ -247,7 +247,7 @@ static void quit_then_count(struct event_loop *loop, void *ctx)
 
 START_TEST(a_loop_thread_outlives_a_quit_of_its_loop)
 {
-    struct event_loop_thread *t = event_loop_thread_start(NULL, NULL);
+    struct event_loop_thread *t = event_loop_thread_new(NULL, NULL);
     ck_assert_ptr_nonnull(t);
     struct event_loop *loop = event_loop_thread_loop(t);
     struct count_down_latch quit_done, later_done;
@@ -260,7 +260,7 @@ START_TEST(a_loop_thread_outlives_a_quit_of_its_loop)
     ck_assert_int_eq(event_loop_queue(loop, count_call, &later_done), 0);
     count_down_latch_wait(&later_done);
     ck_assert_ptr_eq(event_loop_thread_loop(t), loop);
-    event_loop_thread_stop(t);
+    event_loop_thread_free(t);
     count_down_latch_destroy(&quit_done);
     count_down_latch_destroy(&later_done);
 }
@@ -302,7 +302,7 @@ static void stop_after_poller_failure(void)
     char *saved = env != NULL ? strdup(env) : NULL;
     /* Safe to change: no other thread runs yet. */
     ck_assert_int_eq(setenv("MUDUO_POLLER", "epoll", 1), 0);
-    struct event_loop_thread *t = event_loop_thread_start(NULL, NULL);
+    struct event_loop_thread *t = event_loop_thread_new(NULL, NULL);
     if (saved != NULL)
         setenv("MUDUO_POLLER", saved, 1);
     else
@@ -327,7 +327,7 @@ static void stop_after_poller_failure(void)
     ck_assert_int_eq(
         event_loop_queue(event_loop_thread_loop(t), count_call, &ran), 0);
     count_down_latch_wait(&idle);
-    event_loop_thread_stop(t); /* the loop closes /dev/null as its epoll fd */
+    event_loop_thread_free(t); /* the loop closes /dev/null as its epoll fd */
     log_set_sink(NULL);
     ck_assert_int_eq(count_down_latch_count(&ran), 0);
     count_down_latch_destroy(&idle);

@@ -60,7 +60,7 @@ int main(int argc, char **argv)
         }
     }
     for (int r = 0; r < runs; r++) {
-        struct event_loop_thread *t = event_loop_thread_start(NULL, NULL);
+        struct event_loop_thread *t = event_loop_thread_new(NULL, NULL);
         if (t == NULL)
             return 1;
         atomic_store(&done, 0);
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
         }
         for (long i = 0; i < producers; i++)
             pthread_join(ps[i].thread, NULL);
-        event_loop_thread_stop(t); /* runs what is left, then joins */
+        event_loop_thread_free(t); /* runs what is left, then joins */
         printf("%.0f\n", (double)target / ((finished_at - start) / 1e6));
         fflush(stdout);
         free(ps);
