@@ -10,7 +10,7 @@
  * - Connection names are "<server name>-<listen ip:port>#<n>", n counting
  *   up from 1: unique for the life of the server.
  * - A connection leaves the table in its close path; its destruction runs
- *   after the current batch of events (see tcp_connection.h).
+ *   after the current batch of events (see tcp_conn.h).
  * - tcp_server_free() stops accepting and closes every connection (their
  *   disconnect callbacks run, after the current batch). It may be called
  *   from inside the server's own callbacks.
@@ -21,7 +21,7 @@
 #include <stddef.h>
 
 #include "net/inet_address.h"
-#include "net/tcp_connection.h"
+#include "net/tcp_conn.h"
 
 struct event_loop;
 struct tcp_server;

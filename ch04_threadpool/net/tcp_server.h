@@ -14,7 +14,7 @@
  * - Connection names are "<server name>-<listen ip:port>#<n>", n counting
  *   up from 1: unique for the life of the server.
  * - A connection leaves the table in its close path; its destruction runs
- *   after the current batch of events (see tcp_connection.h).
+ *   after the current batch of events (see tcp_conn.h).
  * - tcp_server_free() stops accepting, closes every connection (their
  *   disconnect callbacks run in their loops, after the current batch) and
  *   stops the I/O threads. Call it in the base loop's thread; it may be
@@ -27,7 +27,7 @@
 
 #include "net/callbacks.h"
 #include "net/inet_address.h"
-#include "net/tcp_connection.h"
+#include "net/tcp_conn.h"
 
 struct event_loop;
 struct tcp_server;

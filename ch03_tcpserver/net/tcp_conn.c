@@ -1,4 +1,4 @@
-#include "net/tcp_connection.h"
+#include "net/tcp_conn.h"
 
 #include "base/assertion.h"
 #include "base/log.h"
@@ -25,10 +25,8 @@ struct tcp_conn {
     /* Any thread. */
     atomic_int refs;
 
-    /* Written in the loop thread, read anywhere (atomic). */
-    _Atomic(enum tcp_conn_state) state;
-
     /* Loop thread only. */
+    enum tcp_conn_state state;
     bool reading;
     bool peer_closed; /* read() returned 0 while output was still queued */
     struct channel channel;
@@ -118,7 +116,7 @@ static void force_close_now(struct event_loop *loop, void *ctx)
     tcp_conn_unref(c);
 }
 
-static void force_close_in_loop(struct tcp_conn *c)
+void tcp_conn_force_close(struct tcp_conn *c)
 {
     event_loop_assert_in_loop_thread(c->loop);
     if (c->state != TCP_CONNECTED && c->state != TCP_DISCONNECTING)
@@ -134,24 +132,6 @@ static void force_close_in_loop(struct tcp_conn *c)
         handle_close(c);
         unref_not_last(c); /* the caller still holds one */
     }
-}
-
-static void force_close_request(struct event_loop *loop, void *ctx)
-{
-    (void)loop;
-    force_close_in_loop(ctx);
-    tcp_conn_unref(ctx);
-}
-
-void tcp_conn_force_close(struct tcp_conn *c)
-{
-    int err;
-    if (c->state == TCP_DISCONNECTED) /* before any use of the loop */
-        return;
-    if (event_loop_is_in_loop_thread(c->loop))
-        force_close_in_loop(c);
-    else if ((err = queue_with_ref(c, force_close_request)) != 0)
-        log_error("%s: force_close lost: %s", c->name, log_strerror(-err));
 }
 
 /* --- channel callbacks ---------------------------------------------------- */
@@ -372,7 +352,7 @@ static void queue_high_water(struct tcp_conn *c, size_t queued)
     log_error("%s: high-water callback lost (no memory)", c->name);
 }
 
-static int send_in_loop(struct tcp_conn *c, const void *data, size_t len)
+int tcp_conn_send(struct tcp_conn *c, const void *data, size_t len)
 {
     event_loop_assert_in_loop_thread(c->loop);
     if (c->state != TCP_CONNECTED) {
@@ -408,54 +388,12 @@ static int send_in_loop(struct tcp_conn *c, const void *data, size_t len)
         0) {
         log_error("%s: no memory for %zu bytes of output; closing", c->name,
                   remaining);
-        force_close_in_loop(c);
+        tcp_conn_force_close(c);
         return -ENOMEM;
     }
     if (!channel_is_writing(&c->channel))
         (void)channel_enable_writing(&c->channel);
     return 0;
-}
-
-/* A send from another thread: the bytes, copied, travel to the loop with
- * a reference to the connection. */
-struct send_call {
-    struct tcp_conn *conn;
-    size_t len;
-    char data[];
-};
-
-static void send_now(struct event_loop *loop, void *ctx)
-{
-    struct send_call *call = ctx;
-    (void)loop;
-    (void)send_in_loop(call->conn, call->data, call->len); /* closed: drop */
-    tcp_conn_unref(call->conn);
-    free(call);
-}
-
-int tcp_conn_send(struct tcp_conn *c, const void *data, size_t len)
-{
-    /* A closed connection may outlive its loop (a reference kept after
-     * tcp_server_free()): its state is checked before the loop is used. */
-    if (c->state == TCP_DISCONNECTED)
-        return -ENOTCONN;
-    if (event_loop_is_in_loop_thread(c->loop))
-        return send_in_loop(c, data, len);
-    if (c->state != TCP_CONNECTED)
-        return -ENOTCONN;
-    struct send_call *call = malloc(sizeof *call + len);
-    if (call == NULL)
-        return -ENOMEM;
-    call->conn = c;
-    call->len = len;
-    memcpy(call->data, data, len);
-    tcp_conn_ref(c);
-    int err = event_loop_queue(c->loop, send_now, call);
-    if (err != 0) {
-        unref_not_last(c);
-        free(call);
-    }
-    return err;
 }
 
 int tcp_conn_send_buffer(struct tcp_conn *c, struct buffer *buf)
@@ -465,7 +403,7 @@ int tcp_conn_send_buffer(struct tcp_conn *c, struct buffer *buf)
     return err;
 }
 
-static void shutdown_in_loop(struct tcp_conn *c)
+void tcp_conn_shutdown(struct tcp_conn *c)
 {
     event_loop_assert_in_loop_thread(c->loop);
     if (c->state != TCP_CONNECTED)
@@ -474,24 +412,6 @@ static void shutdown_in_loop(struct tcp_conn *c)
     /* With output queued, handle_write() sends FIN once it drains. */
     if (!channel_is_writing(&c->channel))
         (void)sockets_shutdown_write(c->fd);
-}
-
-static void shutdown_request(struct event_loop *loop, void *ctx)
-{
-    (void)loop;
-    shutdown_in_loop(ctx);
-    tcp_conn_unref(ctx);
-}
-
-void tcp_conn_shutdown(struct tcp_conn *c)
-{
-    int err;
-    if (c->state == TCP_DISCONNECTED) /* before any use of the loop */
-        return;
-    if (event_loop_is_in_loop_thread(c->loop))
-        shutdown_in_loop(c);
-    else if ((err = queue_with_ref(c, shutdown_request)) != 0)
-        log_error("%s: shutdown lost: %s", c->name, log_strerror(-err));
 }
 
 /* --- reading control and accessors ---------------------------------------- */

@@ -1,5 +1,5 @@
 /**
- * @file tcp_connection.h
+ * @file tcp_conn.h
  * @brief One established TCP connection: its socket, buffers, callbacks,
  * state machine and reference count.
  *
@@ -26,16 +26,27 @@
  *   callback, which takes it out of its table and queues
  *   tcp_conn_destroyed() with the table's reference; after the current
  *   batch, that removes the channel and drops the reference.
- * - Loop thread only, in this chapter: every function must be called in
- *   the thread of the connection's loop, except tcp_conn_ref/unref and
- *   the getters of immutable fields (name, addresses, loop).
+ * - Loop thread only: every function must be called in the thread of the
+ *   connection's loop, except those marked "Thread-safe": tcp_conn_send,
+ *   tcp_conn_send_buffer (with a buffer the caller owns), tcp_conn_shutdown,
+ *   tcp_conn_force_close, tcp_conn_ref/unref, the state queries and the
+ *   getters of immutable fields (name, addresses, loop). From another
+ *   thread, send copies the bytes into a functor that holds a reference
+ *   and runs in the loop; bytes sent by one thread stay in order; a send
+ *   that arrives after the connection closed is dropped. The caller must
+ *   hold a reference for as long as it calls these.
+ * - A reference keeps the connection, not its loop. Once the connection
+ *   is closed, send, shutdown and force_close return without touching
+ *   the loop, so they are safe on a kept reference even after the owner
+ *   freed the loop (tcp_server_free() stops its I/O loops). Calls from
+ *   other threads must not race with that free itself.
  * - The user callbacks of struct tcp_callbacks run in the loop thread.
  *   Write-complete and high-water callbacks are queued, never called from
  *   inside tcp_conn_send(), so a callback may send without recursion.
  * - SIGPIPE never kills the process: writes use MSG_NOSIGNAL.
  */
-#ifndef MUDUO_NET_TCP_CONNECTION_H
-#define MUDUO_NET_TCP_CONNECTION_H
+#ifndef MUDUO_NET_TCP_CONN_H
+#define MUDUO_NET_TCP_CONN_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -64,7 +75,7 @@ enum tcp_conn_state {
 };
 
 /** @brief Connection up or down: tcp_conn_connected() tells which. */
-typedef void tcp_connection_fn(struct tcp_conn *conn, void *ctx);
+typedef void tcp_conn_fn(struct tcp_conn *conn, void *ctx);
 
 /**
  * @brief Bytes arrived. They are in @p input (the connection's input
@@ -88,7 +99,7 @@ typedef void tcp_high_water_fn(struct tcp_conn *conn, size_t queued,
 /** @brief The user's callbacks, shared by the connections of one server.
  * Any of them may be NULL (a NULL message callback discards input). */
 struct tcp_callbacks {
-    tcp_connection_fn *on_connection;       /**< Up and down. */
+    tcp_conn_fn *on_connection;             /**< Up and down. */
     tcp_message_fn *on_message;             /**< Input arrived. */
     tcp_write_complete_fn *on_write_complete; /**< Output drained. */
     tcp_high_water_fn *on_high_water;       /**< Output piling up. */
@@ -139,10 +150,13 @@ struct tcp_conn *tcp_conn_from_table_node(struct list_node *node);
 
 /**
  * @brief Sends @p len bytes: written at once if nothing is queued, the
- * rest queued and written as the socket drains.
+ * rest queued and written as the socket drains. Thread-safe (from another
+ * thread, the bytes are copied and sent by the loop; the result then only
+ * says whether they were handed over).
  * @return 0; -ENOTCONN (not connected: nothing sent); -EPIPE (the peer is
  * gone: nothing more will be sent); -ENOMEM (the connection is then
- * closed, since part of the data may be lost).
+ * closed, since part of the data may be lost); from another thread also
+ * -ENOMEM or -ESHUTDOWN when the bytes could not be handed over.
  */
 int tcp_conn_send(struct tcp_conn *conn, const void *data, size_t len);
 
@@ -153,13 +167,14 @@ int tcp_conn_send_buffer(struct tcp_conn *conn, struct buffer *buf);
 /**
  * @brief Graceful close of our side: after every queued byte has been
  * written, sends FIN (SHUT_WR). Reading goes on until the peer closes.
+ * Thread-safe.
  */
 void tcp_conn_shutdown(struct tcp_conn *conn);
 
 /** @brief Closes now, dropping queued output: no more reads or writes,
  * even later in the current batch. After the current callback returns the
  * socket is shut down both ways (the peer sees the end even while
- * references keep the fd open) and the close path runs. */
+ * references keep the fd open) and the close path runs. Thread-safe. */
 void tcp_conn_force_close(struct tcp_conn *conn);
 
 /** @brief Resumes reading (flow control). */
@@ -178,7 +193,7 @@ void tcp_conn_set_context(struct tcp_conn *conn, void *context);
 /** @brief The user pointer. */
 void *tcp_conn_context(const struct tcp_conn *conn);
 
-/** @brief The current state. */
+/** @brief The current state. Thread-safe. */
 enum tcp_conn_state tcp_conn_state(const struct tcp_conn *conn);
 /** @brief True in state CONNECTED. */
 bool tcp_conn_connected(const struct tcp_conn *conn);
@@ -202,4 +217,4 @@ size_t tcp_conn_output_bytes(const struct tcp_conn *conn);
 /** @brief A state's name, for logs: "connected", ... */
 const char *tcp_conn_state_name(enum tcp_conn_state state);
 
-#endif /* MUDUO_NET_TCP_CONNECTION_H */
+#endif /* MUDUO_NET_TCP_CONN_H */
