@@ -15,10 +15,15 @@
  *   callback of the same batch may have changed the interest or removed the
  *   channel:
  *   1. hang-up without readable data (POLLHUP, no POLLIN): close callback;
- *   2. error or invalid fd (POLLERR, POLLNVAL): error callback;
- *   3. readable, priority data or peer half-close (POLLIN, POLLPRI,
- *      POLLRDHUP) while reading is enabled: read callback, with the time at
- *      which the poller returned;
+ *   2. error or invalid fd (POLLERR, POLLNVAL): error callback. An
+ *      invalid fd (closed while still watched, which only poll(2)
+ *      reports) is also logged, once: the channel then drops its interest;
+ *   3. readable or priority data (POLLIN, POLLPRI) while reading is
+ *      enabled: read callback, with the time at which the poller returned.
+ *      A peer's half-close is readable too: read() returns 0. A hang-up
+ *      that no close callback takes comes here as well, so that a channel
+ *      that only reads sees the end of file instead of being woken by it
+ *      in every round;
  *   4. writable (POLLOUT) while writing is enabled: write callback.
  *   Close and error callbacks need some interest enabled; a channel with
  *   none gets no callback at all. Dropping interest during a batch forgets

@@ -60,7 +60,7 @@ static int receivable(int events)
         return 0;
     int mask = POLLHUP | POLLERR | POLLNVAL;
     if (events & CHANNEL_EVENT_READ)
-        mask |= POLLIN | POLLPRI | POLLRDHUP;
+        mask |= POLLIN | POLLPRI;
     if (events & CHANNEL_EVENT_WRITE)
         mask |= POLLOUT;
     return mask;
@@ -135,21 +135,40 @@ void channel_remove(struct channel *ch)
     event_loop_remove_channel(ch->loop, ch);
 }
 
+/* The events that go to the read callback. A hang-up with nothing left
+ * to read belongs to the close callback; a channel without one that reads
+ * gets it as a read, so that its read() sees the end of file (libuv does
+ * the same). Otherwise nothing would consume it, and a level-triggered
+ * hang-up would wake the loop in every round. */
+static int read_events(const struct channel *ch)
+{
+    int events = POLLIN | POLLPRI;
+    if (ch->on_close == NULL && channel_is_reading(ch))
+        events |= POLLHUP;
+    return events;
+}
+
 void channel_handle_event(struct channel *ch, int64_t receive_time_us)
 {
-    /* Each test reads ch->revents afresh: a callback before it (this
+    /* Each condition reads ch->revents afresh: a callback before it (this
      * channel's or another's) may have dropped some interest, and with it
      * the events it can no longer receive (set_events()). The loop skips a
      * channel removed during the batch altogether. */
-    if ((ch->revents & POLLHUP) && !(ch->revents & POLLIN)) {
-        if (ch->on_close != NULL)
-            ch->on_close(ch, ch->ctx);
-    }
-    if (ch->revents & POLLNVAL)
-        log_warn("fd %d: POLLNVAL (closed while still watched?)", ch->fd);
+    if ((ch->revents & POLLHUP) && !(ch->revents & POLLIN) &&
+        ch->on_close != NULL)
+        ch->on_close(ch, ch->ctx);
     if ((ch->revents & (POLLERR | POLLNVAL)) && ch->on_error != NULL)
         ch->on_error(ch, ch->ctx);
-    if ((ch->revents & (POLLIN | POLLPRI | POLLRDHUP)) && ch->on_read != NULL)
+    if (ch->revents & POLLNVAL) {
+        /* Only poll(2) reports it: the owner closed the fd before removing
+         * the channel, a bug in the owner. Say so once and stop polling
+         * the fd, which poll() would otherwise report in every round. */
+        log_error("fd %d closed while still watched (POLLNVAL): no longer "
+                  "polled; remove a channel before closing its fd",
+                  ch->fd);
+        (void)channel_disable_all(ch);
+    }
+    if ((ch->revents & read_events(ch)) && ch->on_read != NULL)
         ch->on_read(ch, receive_time_us, ch->ctx);
     if ((ch->revents & POLLOUT) && ch->on_write != NULL)
         ch->on_write(ch, ch->ctx);

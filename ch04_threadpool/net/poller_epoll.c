@@ -8,9 +8,18 @@
 #include "net/channel.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
+
+/* Channels speak poll(2)'s event bits, and this backend hands them to
+ * epoll unchanged, in both directions: Linux gives the EPOLL* bits the
+ * same values as the POLL* ones. The build checks that this holds. */
+_Static_assert(EPOLLIN == POLLIN && EPOLLPRI == POLLPRI &&
+                   EPOLLOUT == POLLOUT && EPOLLERR == POLLERR &&
+                   EPOLLHUP == POLLHUP && EPOLLRDHUP == POLLRDHUP,
+               "epoll and poll event bits differ");
 
 /* channel->poller_slot values. A channel with no interest is taken out of
  * the epoll set (DETACHED) rather than left in with an empty mask, because

@@ -4,6 +4,7 @@
  * names, and `make test` runs it with both. */
 #include "test_support.h"
 
+#include "base/log.h"
 #include "net/channel.h"
 #include "net/event_loop.h"
 #include "net/poller.h"
@@ -306,6 +307,109 @@ START_TEST(hang_up_without_data_calls_close)
     ck_assert_int_eq(p.errors, 0);
     probe_destroy(&p);
     test_close(fds[0]);
+    event_loop_free(loop);
+}
+END_TEST
+
+/* A reader with no close callback: at the end of file it removes itself
+ * and ends the loop, as a program that reads a pipe to its end does. */
+struct eof_reader {
+    struct channel ch;
+    int reads;
+    bool eof;
+};
+
+static void eof_reader_read(struct channel *ch, int64_t t, void *ctx)
+{
+    struct eof_reader *r = ctx;
+    (void)t;
+    r->reads++;
+    char buf[64];
+    if (read(ch->fd, buf, sizeof buf) == 0) {
+        r->eof = true;
+        channel_remove(ch);
+        event_loop_quit(ch->loop);
+    }
+}
+
+START_TEST(hang_up_without_close_callback_reaches_the_reader)
+{
+    /* A pipe whose writer closed reports POLLHUP without POLLIN. With no
+     * close callback to take it, nothing would consume it and the loop
+     * would spin; it must reach the read callback, whose read() sees the
+     * end. A guard on a second hung-up pipe ends the loop after
+     * GUARD_ROUNDS rounds if the reader never hears of it. */
+    enum { GUARD_ROUNDS = 1000 };
+    struct event_loop *loop = new_loop();
+    int watched[2], guarded[2];
+    test_pipe(watched);
+    test_pipe(guarded);
+    struct eof_reader r = {.reads = 0};
+    channel_init(&r.ch, loop, watched[0], &r);
+    channel_set_read_fn(&r.ch, eof_reader_read);
+    ck_assert_int_eq(channel_enable_reading(&r.ch), 0);
+    struct probe guard;
+    probe_init(&guard, loop, guarded[0]);
+    guard.quit_on = GUARD_ROUNDS;
+    ck_assert_int_eq(channel_enable_reading(&guard.ch), 0);
+    test_close(watched[1]);
+    test_close(guarded[1]);
+    ck_assert_int_eq(event_loop_run(loop), 0);
+    ck_assert_msg(r.eof, "the reader never saw the end of file (%d rounds)",
+                  (int)event_loop_iterations(loop));
+    ck_assert_int_eq(r.reads, 1);
+    ck_assert_int_eq(event_loop_iterations(loop), 1);
+    channel_destroy(&r.ch);
+    probe_destroy(&guard);
+    test_close(watched[0]);
+    test_close(guarded[0]);
+    event_loop_free(loop);
+}
+END_TEST
+
+/* Counts the log lines that mention POLLNVAL. */
+static void count_nval_lines(const char *line, size_t len, void *ctx)
+{
+    if (memmem(line, len, "POLLNVAL", 8) != NULL)
+        (*(int *)ctx)++;
+}
+
+START_TEST(fd_closed_while_watched_is_reported_once)
+{
+    /* Closing an fd before removing its channel is the owner's bug. poll()
+     * then reports POLLNVAL in every round; the loop says so once, hands
+     * it to the error callback once and stops polling the fd. (epoll
+     * forgets a closed fd by itself and reports nothing.) */
+    enum { ROUNDS = 100 };
+    struct event_loop *loop = new_loop();
+    bool poll_backend = strcmp(event_loop_poller_name(loop), "poll") == 0;
+    int watched[2], guarded[2];
+    test_pipe(watched);
+    test_pipe(guarded);
+    struct probe p, guard;
+    probe_init(&p, loop, watched[0]);
+    ck_assert_int_eq(channel_enable_reading(&p.ch), 0);
+    probe_init(&guard, loop, guarded[0]);
+    guard.quit_on = ROUNDS; /* a hung-up pipe: one close call a round */
+    ck_assert_int_eq(channel_enable_reading(&guard.ch), 0);
+    test_close(guarded[1]);
+    int nval_lines = 0;
+    struct log_sink sink = {count_nval_lines, NULL, &nval_lines};
+    log_set_sink(&sink);
+    test_close(watched[0]); /* the bug: still watched */
+    int rc = event_loop_run(loop);
+    log_set_sink(NULL);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(guard.closes, ROUNDS);
+    ck_assert_int_eq(nval_lines, (poll_backend ? 1 : 0));
+    ck_assert_int_eq(p.errors, (poll_backend ? 1 : 0));
+    ck_assert_int_eq(p.reads, 0);
+    log_set_level(LOG_LEVEL_FATAL); /* epoll: DEL of a closed fd fails */
+    probe_destroy(&p);
+    log_set_level(LOG_LEVEL_INFO);
+    probe_destroy(&guard);
+    test_close(watched[1]);
+    test_close(guarded[0]);
     event_loop_free(loop);
 }
 END_TEST
@@ -716,6 +820,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, eventfd_read_and_write_on_one_channel);
     tcase_add_test(tc, disable_all_silences_a_ready_channel);
     tcase_add_test(tc, hang_up_without_data_calls_close);
+    tcase_add_test(tc, hang_up_without_close_callback_reaches_the_reader);
+    tcase_add_test(tc, fd_closed_while_watched_is_reported_once);
     tcase_add_test(tc, error_event_calls_error);
     tcase_add_test(tc, socket_peer_close_with_data_is_a_read);
     tcase_add_test(tc, removed_or_disabled_in_batch_gets_no_callback);
