@@ -4,6 +4,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,9 +112,22 @@ int buffer_append(struct buffer *b, const void *data, size_t len)
 {
     if (len == 0)
         return 0;
+    /* The bytes may be the buffer's own (appending a copy of what it
+     * holds): making room can free them (realloc) or slide them to the
+     * front, so find them again afterwards by their place among the
+     * readable bytes. The place is an integer offset: comparing pointers
+     * into different objects would be undefined. */
+    size_t at = (uintptr_t)data - (uintptr_t)b->data; /* index in data */
+    bool own = b->data != NULL && at < b->capacity;
+    if (own) /* only the readable bytes are the buffer's to copy */
+        ASSERT(at >= b->read_index && at <= b->write_index &&
+               len <= b->write_index - at);
+    size_t offset = at - b->read_index;
     int err = buffer_ensure_writable(b, len);
     if (err != 0)
         return err;
+    if (own)
+        data = b->data + b->read_index + offset;
     memcpy(b->data + b->write_index, data, len);
     b->write_index += len;
     return 0;

@@ -69,7 +69,10 @@ void buffer_retrieve_until(struct buffer *b, const char *end);
 /** @brief Consumes everything. */
 void buffer_retrieve_all(struct buffer *b);
 
-/** @brief Appends @p len bytes. @return 0 or -ENOMEM. */
+/** @brief Appends @p len bytes. They may be the buffer's own readable
+ * bytes (from buffer_peek()): they are copied as they were before the
+ * buffer grew or moved; any other place inside the buffer is refused
+ * (asserted). @return 0 or -ENOMEM. */
 int buffer_append(struct buffer *b, const void *data, size_t len);
 
 /** @brief Makes room for @p len more bytes. @return 0 or -ENOMEM. */

@@ -70,6 +70,61 @@ START_TEST(growth_moves_data_forward_before_reallocating)
 }
 END_TEST
 
+/* Fills b with len bytes whose values count up from first. */
+static void append_pattern(struct buffer *b, size_t len, unsigned first)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = (char)(first + i);
+        ck_assert_int_eq(buffer_append(b, &c, 1), 0);
+    }
+}
+
+static void assert_pattern(const char *p, size_t len, unsigned first)
+{
+    for (size_t i = 0; i < len; i++)
+        ck_assert_int_eq((unsigned char)p[i], (unsigned char)(first + i));
+}
+
+START_TEST(append_own_bytes_when_growing)
+{
+    /* The source is the buffer's own storage, and the append must grow it:
+     * the old block is freed by the reallocation before the copy. */
+    struct buffer b;
+    buffer_init(&b);
+    append_pattern(&b, BUFFER_INITIAL_SIZE, 7);
+    ck_assert_uint_eq(buffer_writable(&b), 0);
+    ck_assert_int_eq(buffer_append(&b, buffer_peek(&b), BUFFER_INITIAL_SIZE),
+                     0);
+    ck_assert_uint_eq(buffer_readable(&b), 2 * BUFFER_INITIAL_SIZE);
+    assert_pattern(buffer_peek(&b), BUFFER_INITIAL_SIZE, 7);
+    assert_pattern(buffer_peek(&b) + BUFFER_INITIAL_SIZE, BUFFER_INITIAL_SIZE,
+                   7);
+    buffer_destroy(&b);
+}
+END_TEST
+
+START_TEST(append_own_bytes_when_compacting)
+{
+    /* Room at the end is short but room at the front is plenty: making
+     * room slides the readable bytes to the front, over the place where
+     * the source pointed. */
+    enum { KEPT = BUFFER_INITIAL_SIZE * 3 / 5, COPIED = KEPT / 2 };
+    struct buffer b;
+    buffer_init(&b);
+    append_pattern(&b, BUFFER_INITIAL_SIZE, 0);
+    buffer_retrieve(&b, BUFFER_INITIAL_SIZE - KEPT);
+    ck_assert_uint_ge(buffer_prependable(&b), COPIED + BUFFER_PREPEND);
+    const char *before = buffer_peek(&b);
+    ck_assert_int_eq(buffer_append(&b, buffer_peek(&b), COPIED), 0);
+    ck_assert_ptr_ne(buffer_peek(&b), before); /* it did slide */
+    ck_assert_uint_eq(buffer_readable(&b), KEPT + COPIED);
+    unsigned first = BUFFER_INITIAL_SIZE - KEPT;
+    assert_pattern(buffer_peek(&b), KEPT, first);
+    assert_pattern(buffer_peek(&b) + KEPT, COPIED, first);
+    buffer_destroy(&b);
+}
+END_TEST
+
 START_TEST(prepend_uses_the_reserved_front)
 {
     struct buffer b;
@@ -248,6 +303,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, new_buffer_is_empty_and_lazy);
     tcase_add_test(tc, append_and_retrieve);
     tcase_add_test(tc, growth_moves_data_forward_before_reallocating);
+    tcase_add_test(tc, append_own_bytes_when_growing);
+    tcase_add_test(tc, append_own_bytes_when_compacting);
     tcase_add_test(tc, prepend_uses_the_reserved_front);
     tcase_add_test(tc, network_order_integers);
     tcase_add_test(tc, find_crlf_and_eol);
