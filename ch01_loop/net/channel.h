@@ -26,7 +26,9 @@
  *      in every round;
  *   4. writable (POLLOUT) while writing is enabled: write callback.
  *   Close and error callbacks need some interest enabled; a channel with
- *   none gets no callback at all. Dropping interest during a batch forgets
+ *   none gets no callback at all. Hang-up interest alone
+ *   (channel_enable_hang_up()) keeps a channel that neither reads nor
+ *   writes listening for hang-ups and errors, and nothing else. Dropping interest during a batch forgets
  *   the events of that batch it covered, even if the interest comes back
  *   in the same batch; a channel removed during a batch gets no callback
  *   later in that batch.
@@ -51,6 +53,10 @@ struct channel;
 #define CHANNEL_EVENT_READ (POLLIN | POLLPRI)
 /** @brief Interest in writability. */
 #define CHANNEL_EVENT_WRITE POLLOUT
+/** @brief Interest in hang-ups and errors. Every other interest includes
+ * it (the pollers report both whatever is asked); on its own it keeps the
+ * channel polled when it neither reads nor writes. */
+#define CHANNEL_EVENT_HANG_UP POLLHUP
 
 /**
  * @brief Read callback.
@@ -118,6 +124,11 @@ int channel_disable_reading(struct channel *ch);
 int channel_enable_writing(struct channel *ch);
 /** @brief Drops write interest. @return 0 or a negative errno. */
 int channel_disable_writing(struct channel *ch);
+/** @brief Adds hang-up interest: the channel hears hang-ups and errors
+ * even while it neither reads nor writes (a connection that stopped
+ * reading still hears a reset). Dropped only by channel_disable_all().
+ * @return 0 or a negative errno. */
+int channel_enable_hang_up(struct channel *ch);
 /** @brief Drops all interest; the fd stays known to the loop.
  * @return 0 or a negative errno. */
 int channel_disable_all(struct channel *ch);

@@ -226,10 +226,25 @@ static void handle_error(struct channel *ch, void *ctx)
     log_warn("%s: socket error: %s", c->name, log_strerror(err));
 }
 
+/* A hang-up: a reset, or both directions closed. It ends the connection,
+ * with one exception. When reading was stopped by the user (not because
+ * the end of file was read) and both sides closed in order, the peer's
+ * last bytes and its end of file may still wait in the kernel: closing
+ * now would drop them, and watching on would wake the loop in every
+ * round. So the connection stops watching until tcp_conn_start_read(),
+ * whose read brings them, then the close. */
 static void handle_hang_up(struct channel *ch, void *ctx)
 {
     struct tcp_conn *c = ctx;
-    (void)ch;
+    if (!c->reading && !c->peer_closed) {
+        int err = sockets_get_error(c->fd);
+        if (err == 0) {
+            (void)channel_disable_all(ch);
+            return;
+        }
+        log_warn("%s: %s while reading is stopped", c->name,
+                 log_strerror(err));
+    }
     tcp_conn_ref(c);
     handle_close(c);
     tcp_conn_unref(c);
@@ -282,7 +297,11 @@ void tcp_conn_established(struct tcp_conn *c)
     event_loop_assert_in_loop_thread(c->loop);
     ASSERT(c->state == TCP_CONNECTING);
     c->state = TCP_CONNECTED;
-    int err = channel_enable_reading(&c->channel);
+    /* Hang-ups and errors are heard even while reading is stopped and
+     * nothing is queued (no other interest left). */
+    int err = channel_enable_hang_up(&c->channel);
+    if (err == 0)
+        err = channel_enable_reading(&c->channel);
     if (err != 0) { /* cannot happen for a socket; be loud if it does */
         log_error("%s: cannot watch fd %d: %s", c->name, c->fd,
                   log_strerror(-err));

@@ -106,6 +106,11 @@ int channel_disable_writing(struct channel *ch)
     return set_events(ch, ch->events & ~CHANNEL_EVENT_WRITE);
 }
 
+int channel_enable_hang_up(struct channel *ch)
+{
+    return set_events(ch, ch->events | CHANNEL_EVENT_HANG_UP);
+}
+
 int channel_disable_all(struct channel *ch)
 {
     return set_events(ch, CHANNEL_EVENT_NONE);

@@ -180,7 +180,9 @@ void tcp_conn_force_close(struct tcp_conn *conn);
 /** @brief Resumes reading (flow control). */
 void tcp_conn_start_read(struct tcp_conn *conn);
 /** @brief Stops reading: input waits in the kernel, and the peer is slowed
- * down by TCP flow control. */
+ * down by TCP flow control. The connection still hears a reset (and
+ * closes); when both sides have closed in order it waits for
+ * tcp_conn_start_read(), so that no input is lost. */
 void tcp_conn_stop_read(struct tcp_conn *conn);
 /** @brief True while reading is on. */
 bool tcp_conn_is_reading(const struct tcp_conn *conn);

@@ -367,6 +367,42 @@ START_TEST(hang_up_without_close_callback_reaches_the_reader)
 }
 END_TEST
 
+START_TEST(hang_up_interest_alone_hears_only_hang_ups)
+{
+    /* A channel that neither reads nor writes, but listens for hang-ups:
+     * readable data is not its business; the writer closing is. */
+    struct event_loop *loop = new_loop();
+    int fds[2];
+    test_pipe(fds);
+    struct probe p;
+    probe_init(&p, loop, fds[0]);
+    ck_assert_int_eq(channel_enable_hang_up(&p.ch), 0);
+    ck_assert(!channel_is_reading(&p.ch));
+    ck_assert(!channel_has_no_events(&p.ch));
+    test_write_all(fds[1], "x", 1);
+    run_one_round(loop);
+    ck_assert_int_eq(total_calls(&p), 0);
+    test_close(fds[1]);
+    run_one_round(loop);
+    ck_assert_int_eq(p.closes, 1);
+    ck_assert_int_eq(p.reads, 0);
+    /* Reading added on top still gets the hang-up, with the data. */
+    ck_assert_int_eq(channel_enable_reading(&p.ch), 0);
+    p.drain_fd = fds[0];
+    run_one_round(loop);
+    ck_assert_int_eq(p.reads, 1);
+    ck_assert_int_eq(p.closes, 1);
+    /* Dropping everything silences it: not even the hang-up. */
+    ck_assert_int_eq(channel_disable_all(&p.ch), 0);
+    ck_assert(channel_has_no_events(&p.ch));
+    run_one_round(loop);
+    ck_assert_int_eq(total_calls(&p), 2);
+    probe_destroy(&p);
+    test_close(fds[0]);
+    event_loop_free(loop);
+}
+END_TEST
+
 /* Counts the log lines that mention POLLNVAL. */
 static void count_nval_lines(const char *line, size_t len, void *ctx)
 {
@@ -822,6 +858,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, hang_up_without_data_calls_close);
     tcase_add_test(tc, hang_up_without_close_callback_reaches_the_reader);
     tcase_add_test(tc, fd_closed_while_watched_is_reported_once);
+    tcase_add_test(tc, hang_up_interest_alone_hears_only_hang_ups);
     tcase_add_test(tc, error_event_calls_error);
     tcase_add_test(tc, socket_peer_close_with_data_is_a_read);
     tcase_add_test(tc, removed_or_disabled_in_batch_gets_no_callback);

@@ -650,6 +650,78 @@ START_TEST(stop_read_holds_input_until_start_read)
 }
 END_TEST
 
+START_TEST(stopped_reader_hears_a_peer_reset)
+{
+    /* Reading stopped and nothing to send: the connection has no interest
+     * left in the poller, yet a reset from the peer must still end it. */
+    struct server_log log = {.stop_read_on_up = true};
+    struct harness h;
+    harness_start(&h, &log, false);
+    harness_run_client(&h, reset_client, NULL, 10000, 1);
+    ck_assert_int_eq(log.ups, 1);
+    ck_assert_int_eq(log.downs, 1);
+    ck_assert_uint_eq(tcp_server_connection_count(log.server), 0);
+    harness_stop(&h);
+}
+END_TEST
+
+struct closed_both_ways_state {
+    struct server_log log;
+    uint64_t rounds_while_stopped;
+    int checks;
+};
+
+static void resume_after_close(struct event_loop *loop, uint64_t id,
+                               void *ctx)
+{
+    struct closed_both_ways_state *st = ctx;
+    (void)id;
+    st->rounds_while_stopped = event_loop_iterations(loop);
+    st->checks++;
+    ck_assert_msg(st->log.kept != NULL, "no connection after 150 ms");
+    ck_assert_uint_eq(st->log.bytes_in, 0);
+    tcp_conn_start_read(st->log.kept);
+}
+
+/* Sends its bytes, reads the server's end of file, then closes. */
+static void send_then_close_client(struct client_thread *ct)
+{
+    int fd = client_connect(ct);
+    if (fd < 0)
+        return;
+    char buf[16];
+    if (client_write_all(ct, fd, "hello", 5) &&
+        client_read_to_eof(ct, fd, buf, sizeof buf) != 0)
+        client_fail(ct, "expected only the server's end of file");
+    close(fd);
+}
+
+START_TEST(stopped_reader_keeps_input_after_both_sides_closed)
+{
+    /* The server stops reading and shuts down; the peer sends, then
+     * closes too. Both directions are done, which the poller reports as a
+     * hang-up; but the peer's bytes still wait to be read. The connection
+     * must neither drop them nor wake the loop in every round until
+     * reading resumes: then come the bytes, then the close. */
+    enum { MAX_ROUNDS = 1000 }; /* a spinning loop makes 100k+ in 150 ms */
+    struct closed_both_ways_state st = {
+        .log = {.keep_ref = true, .stop_read_on_up = true,
+                .shutdown_on_up = true}};
+    struct harness h;
+    harness_start(&h, &st.log, false);
+    ck_assert_uint_ne(event_loop_run_after(h.loop, 150 * 1000,
+                                           resume_after_close, &st),
+                      0);
+    harness_run_client(&h, send_then_close_client, NULL, 10000, 1);
+    ck_assert_int_eq(st.checks, 1);
+    ck_assert_uint_lt(st.rounds_while_stopped, MAX_ROUNDS);
+    ck_assert_uint_eq(st.log.bytes_in, 5);
+    ck_assert_str_eq(st.log.events, "UMD");
+    tcp_conn_unref(st.log.kept);
+    harness_stop(&h);
+}
+END_TEST
+
 /* --- many connections ------------------------------------------------------ */
 
 static void many_connections_client(struct client_thread *ct)
@@ -802,6 +874,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, peer_reset_with_output_pending);
     tcase_add_test(tc, force_close_from_a_message_callback);
     tcase_add_test(tc, stop_read_holds_input_until_start_read);
+    tcase_add_test(tc, stopped_reader_hears_a_peer_reset);
+    tcase_add_test(tc, stopped_reader_keeps_input_after_both_sides_closed);
     tcase_add_test(tc, thousand_connections_opened_and_closed);
     tcase_add_test(tc, ipv6_loopback_echo);
     tcase_add_test(tc, server_freed_with_live_connections);
