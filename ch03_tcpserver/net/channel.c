@@ -52,6 +52,14 @@ void channel_set_error_fn(struct channel *ch, channel_event_fn *fn)
     ch->on_error = fn;
 }
 
+void channel_tie(struct channel *ch, channel_tie_fn *hold,
+                 channel_tie_fn *release)
+{
+    ASSERT((hold == NULL) == (release == NULL));
+    ch->hold = hold;
+    ch->release = release;
+}
+
 /* The events of the current batch that an interest set can receive: with
  * no interest, none; otherwise hang-up and error, plus what it watches. */
 static int receivable(int events)
@@ -153,7 +161,7 @@ static int read_events(const struct channel *ch)
     return events;
 }
 
-void channel_handle_event(struct channel *ch, int64_t receive_time_us)
+static void dispatch_events(struct channel *ch, int64_t receive_time_us)
 {
     /* Each condition reads ch->revents afresh: a callback before it (this
      * channel's or another's) may have dropped some interest, and with it
@@ -177,6 +185,17 @@ void channel_handle_event(struct channel *ch, int64_t receive_time_us)
         ch->on_read(ch, receive_time_us, ch->ctx);
     if ((ch->revents & POLLOUT) && ch->on_write != NULL)
         ch->on_write(ch, ch->ctx);
+}
+
+/* The channel itself outlives its dispatch even untied: channel_destroy()
+ * refuses to run while it is being dispatched. */
+void channel_handle_event(struct channel *ch, int64_t receive_time_us)
+{
+    if (ch->hold != NULL)
+        ch->hold(ch->ctx);
+    dispatch_events(ch, receive_time_us);
+    if (ch->release != NULL)
+        ch->release(ch->ctx);
 }
 
 const char *channel_events_to_string(int events, char *buf, int len)

@@ -74,30 +74,55 @@ static void unref_not_last(struct tcp_conn *c)
     ASSERT(before > 1);
 }
 
-/* Queued work that carries the connection holds a reference to it. */
-static int queue_with_ref(struct tcp_conn *c, event_loop_fn *fn)
+/* Queues fn(loop, ctx) on the connection's loop with a reference to the
+ * connection, which fn drops when it is done: queued work that carries
+ * the connection keeps it alive. On failure nothing is queued and the
+ * reference is given back. */
+static int queue_with_ref(struct tcp_conn *c, event_loop_fn *fn, void *ctx)
 {
     tcp_conn_ref(c);
-    int err = event_loop_queue(c->loop, fn, c);
+    int err = event_loop_queue(c->loop, fn, ctx);
     if (err != 0)
         unref_not_last(c);
     return err;
 }
 
+/* The tie (see channel_tie()): a reference held around the dispatch of
+ * each event, so that the owner dropping the table's reference in the
+ * close path never frees the connection under its own handlers. */
+static void tie_hold(void *ctx)
+{
+    tcp_conn_ref(ctx);
+}
+
+static void tie_release(void *ctx)
+{
+    tcp_conn_unref(ctx);
+}
+
 /* --- the close path ------------------------------------------------------- */
 
-/* Every caller holds a reference (the tie of a handler, or a queued
- * functor's), so the owner dropping the table's reference in its close
- * callback never frees the connection under our feet. */
-static void handle_close(struct tcp_conn *c)
+/* The one way into DISCONNECTED from a live state, whether the
+ * connection closed (handle_close) or its owner let it go
+ * (tcp_conn_destroyed): nothing more is read or written, even later in
+ * the current batch, and the user hears the connection go down. */
+static void enter_disconnected(struct tcp_conn *c)
 {
     ASSERT(c->state == TCP_CONNECTED || c->state == TCP_DISCONNECTING);
-    log_debug("%s: closing (fd %d)", c->name, c->fd);
     c->state = TCP_DISCONNECTED;
     c->reading = false;
     (void)channel_disable_all(&c->channel);
     if (c->cb.on_connection != NULL)
         c->cb.on_connection(c, c->cb.ctx);
+}
+
+/* Every caller holds a reference (the tie, or a queued functor's), so the
+ * owner dropping the table's reference in its close callback never frees
+ * the connection under our feet. */
+static void handle_close(struct tcp_conn *c)
+{
+    log_debug("%s: closing (fd %d)", c->name, c->fd);
+    enter_disconnected(c);
     /* Read after the user's callback: freeing the owner there clears it. */
     if (c->close_fn != NULL)
         c->close_fn(c, c->close_owner);
@@ -126,7 +151,7 @@ void tcp_conn_force_close(struct tcp_conn *c)
      * batch; the close path itself runs after the current callback. */
     c->reading = false;
     (void)channel_disable_all(&c->channel);
-    if (queue_with_ref(c, force_close_now) != 0) {
+    if (queue_with_ref(c, force_close_now, c) != 0) {
         log_error("%s: force_close cannot be queued; closing now", c->name);
         tcp_conn_ref(c);
         handle_close(c);
@@ -155,7 +180,6 @@ static void handle_read(struct channel *ch, int64_t receive_time_us,
 {
     struct tcp_conn *c = ctx;
     (void)ch;
-    tcp_conn_ref(c); /* the tie: alive until this handler returns */
     ssize_t n = buffer_read_fd(&c->input, c->fd);
     if (n > 0) {
         if (c->cb.on_message != NULL)
@@ -168,7 +192,6 @@ static void handle_read(struct channel *ch, int64_t receive_time_us,
         log_warn("%s: read: %s", c->name, log_strerror((int)-n));
         handle_close(c); /* reset, or no memory for the input */
     }
-    tcp_conn_unref(c);
 }
 
 /* Runs after the batch that drained the output, so things may have
@@ -188,14 +211,13 @@ static void write_complete_now(struct event_loop *loop, void *ctx)
 static void queue_write_complete(struct tcp_conn *c)
 {
     if (c->cb.on_write_complete != NULL &&
-        queue_with_ref(c, write_complete_now) != 0)
+        queue_with_ref(c, write_complete_now, c) != 0)
         log_error("%s: write-complete callback lost (no memory)", c->name);
 }
 
 static void handle_write(struct channel *ch, void *ctx)
 {
     struct tcp_conn *c = ctx;
-    tcp_conn_ref(c);
     ssize_t n = send(c->fd, buffer_peek(&c->output),
                      buffer_readable(&c->output), MSG_NOSIGNAL);
     if (n > 0) {
@@ -215,7 +237,6 @@ static void handle_write(struct channel *ch, void *ctx)
         /* The peer is gone; its hang-up or reset reaches the close path. */
         log_warn("%s: write: %s", c->name, log_strerror(errno));
     }
-    tcp_conn_unref(c);
 }
 
 static void handle_error(struct channel *ch, void *ctx)
@@ -245,9 +266,7 @@ static void handle_hang_up(struct channel *ch, void *ctx)
         log_warn("%s: %s while reading is stopped", c->name,
                  log_strerror(err));
     }
-    tcp_conn_ref(c);
     handle_close(c);
-    tcp_conn_unref(c);
 }
 
 /* --- life ------------------------------------------------------------------ */
@@ -274,6 +293,7 @@ struct tcp_conn *tcp_conn_new(struct event_loop *loop, const char *name,
     channel_set_write_fn(&c->channel, handle_write);
     channel_set_close_fn(&c->channel, handle_hang_up);
     channel_set_error_fn(&c->channel, handle_error);
+    channel_tie(&c->channel, tie_hold, tie_release);
     (void)sockets_set_keepalive(fd, true);
     return c;
 }
@@ -314,15 +334,10 @@ void tcp_conn_established(struct tcp_conn *c)
 void tcp_conn_destroyed(struct tcp_conn *c)
 {
     event_loop_assert_in_loop_thread(c->loop);
-    if (c->state == TCP_CONNECTED || c->state == TCP_DISCONNECTING) {
-        /* The owner is going away while we are still connected. */
-        c->state = TCP_DISCONNECTED;
-        c->reading = false;
-        (void)channel_disable_all(&c->channel);
-        if (c->cb.on_connection != NULL)
-            c->cb.on_connection(c, c->cb.ctx);
-    }
-    c->state = TCP_DISCONNECTED;
+    /* The owner is going away while we are still connected. */
+    if (c->state == TCP_CONNECTED || c->state == TCP_DISCONNECTING)
+        enter_disconnected(c);
+    c->state = TCP_DISCONNECTED; /* also when never established */
     c->reading = false;
     channel_remove(&c->channel);
     channel_destroy(&c->channel);
@@ -360,12 +375,9 @@ static void queue_high_water(struct tcp_conn *c, size_t queued)
 {
     struct high_water_call *call = malloc(sizeof *call);
     if (call != NULL) {
-        call->conn = c;
-        call->queued = queued;
-        tcp_conn_ref(c);
-        if (event_loop_queue(c->loop, high_water_now, call) == 0)
+        *call = (struct high_water_call){c, queued};
+        if (queue_with_ref(c, high_water_now, call) == 0)
             return;
-        unref_not_last(c);
         free(call);
     }
     log_error("%s: high-water callback lost (no memory)", c->name);
@@ -379,6 +391,8 @@ int tcp_conn_send(struct tcp_conn *c, const void *data, size_t len)
                  tcp_conn_state_name(c->state), len);
         return -ENOTCONN;
     }
+    if (len == 0)
+        return 0; /* nothing to send: not even a write-complete */
     size_t written = 0;
     /* Nothing queued: try the socket first, which is the common case and
      * needs no copy. With something queued, writing now would reorder. */

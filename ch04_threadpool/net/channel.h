@@ -70,6 +70,9 @@ typedef void channel_read_fn(struct channel *ch, int64_t receive_time_us,
 /** @brief Write, close and error callbacks. */
 typedef void channel_event_fn(struct channel *ch, void *ctx);
 
+/** @brief Takes or drops the owner's hold on itself (see channel_tie()). */
+typedef void channel_tie_fn(void *ctx);
+
 /** @brief One fd in one loop. Fields are private to channel.c, the loop
  * and the pollers; use the functions. */
 struct channel {
@@ -83,6 +86,8 @@ struct channel {
     channel_event_fn *on_write; /**< Writable; may be NULL. */
     channel_event_fn *on_close; /**< Hang-up; may be NULL. */
     channel_event_fn *on_error; /**< Error; may be NULL. */
+    channel_tie_fn *hold;       /**< Before an event's callbacks; or NULL. */
+    channel_tie_fn *release;    /**< After them; NULL when hold is. */
     int events;      /**< Interest set (CHANNEL_EVENT_* bits). */
     int revents;     /**< Events returned for the current batch. */
     int poller_slot; /**< The poller's bookkeeping; -1 when unknown to it. */
@@ -111,6 +116,15 @@ void channel_set_write_fn(struct channel *ch, channel_event_fn *fn);
 void channel_set_close_fn(struct channel *ch, channel_event_fn *fn);
 /** @brief Sets the error callback. */
 void channel_set_error_fn(struct channel *ch, channel_event_fn *fn);
+
+/**
+ * @brief Ties the owner's life to each dispatch: @p hold(ctx) runs before
+ * the callbacks of every event and @p release(ctx) after them, so that an
+ * owner kept by references outlives its own callbacks, even one that drops
+ * every other reference to it. (muduo calls this Channel::tie.)
+ */
+void channel_tie(struct channel *ch, channel_tie_fn *hold,
+                 channel_tie_fn *release);
 
 /**
  * @brief Adds read interest.

@@ -10,7 +10,7 @@
  *   shows up as a leaked fd.
  * - Reference counted (atomic). References are held by the owner's table,
  *   by every queued functor that carries the connection, by the dispatch
- *   of its own events (taken around each handler), and by any user who
+ *   of its own events (the tie: see channel_tie()), and by any user who
  *   keeps the pointer beyond a callback (tcp_conn_ref/tcp_conn_unref).
  * - State machine: CONNECTING -> CONNECTED (tcp_conn_established) ->
  *   DISCONNECTING (shutdown or force_close asked, or the peer closed its
@@ -150,7 +150,8 @@ struct tcp_conn *tcp_conn_from_table_node(struct list_node *node);
 
 /**
  * @brief Sends @p len bytes: written at once if nothing is queued, the
- * rest queued and written as the socket drains. Thread-safe (from another
+ * rest queued and written as the socket drains. Sending 0 bytes (@p data
+ * may then be NULL) does nothing and returns 0 when connected. Thread-safe (from another
  * thread, the bytes are copied and sent by the loop; the result then only
  * says whether they were handed over).
  * @return 0; -ENOTCONN (not connected: nothing sent); -EPIPE (the peer is

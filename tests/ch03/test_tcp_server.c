@@ -32,6 +32,7 @@ struct server_log {
     bool echo;
     bool keep_ref;
     bool stop_read_on_up;
+    bool send_nothing_on_up;   /* send(NULL, 0) when a connection comes up */
     size_t send_on_up;         /* bytes to send when a connection comes up */
     bool one_byte_first;       /* ... in two sends: 1 byte, then the rest */
     bool shutdown_on_up;       /* ... then shut down */
@@ -62,6 +63,8 @@ static void on_connection(struct tcp_conn *conn, void *ctx)
             tcp_conn_ref(conn);
             log->kept = conn;
         }
+        if (log->send_nothing_on_up)
+            ck_assert_int_eq(tcp_conn_send(conn, NULL, 0), 0);
         if (log->stop_read_on_up) {
             tcp_conn_stop_read(conn);
             ck_assert(!tcp_conn_is_reading(conn));
@@ -393,6 +396,28 @@ START_TEST(write_complete_waits_for_output_queued_after_it)
     harness_run_client(&h, slow_reader_client, &job, 20000, 1);
     ck_assert_int_eq(log.write_completes, 1);
     ck_assert_str_eq(log.events, "UWD");
+    harness_stop(&h);
+}
+END_TEST
+
+/* Connects, waits a moment for the server's callbacks, closes. */
+static void connect_then_close_client(struct client_thread *ct)
+{
+    int fd = client_connect(ct);
+    if (fd < 0)
+        return;
+    usleep(50 * 1000);
+    close(fd);
+}
+
+START_TEST(sending_nothing_is_a_no_op)
+{
+    /* No bytes, no buffer: accepted, and no write-complete follows. */
+    struct server_log log = {.send_nothing_on_up = true};
+    struct harness h;
+    harness_start(&h, &log, false);
+    harness_run_client(&h, connect_then_close_client, NULL, 10000, 1);
+    ck_assert_str_eq(log.events, "UD");
     harness_stop(&h);
 }
 END_TEST
@@ -875,6 +900,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, force_close_from_a_message_callback);
     tcase_add_test(tc, stop_read_holds_input_until_start_read);
     tcase_add_test(tc, stopped_reader_hears_a_peer_reset);
+    tcase_add_test(tc, sending_nothing_is_a_no_op);
     tcase_add_test(tc, stopped_reader_keeps_input_after_both_sides_closed);
     tcase_add_test(tc, thousand_connections_opened_and_closed);
     tcase_add_test(tc, ipv6_loopback_echo);

@@ -205,6 +205,9 @@ struct sender_args {
 static void *send_lines(void *arg)
 {
     struct sender_args *a = arg;
+    /* Sending nothing is allowed, also with no buffer at all. */
+    if (tcp_conn_send(a->conn, NULL, 0) != 0)
+        atomic_fetch_add(a->refused, 1);
     for (int i = 0; i < LINES; i++) {
         char line[32];
         int n = snprintf(line, sizeof line, "%d:%d\n", a->id, i);
