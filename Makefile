@@ -1,6 +1,7 @@
 # muduo-c: a multi-reactor network library in C, rebuilt in chapters.
 #
-#   make run          the newest chapter's flagship program
+#   make run          the newest chapter's flagship program (builds only
+#                     the library and examples: no test framework needed)
 #   make test         every chapter with the full forward test matrix
 #   make memcheck     every test program under valgrind (leaks, fds)
 #   make asan         the suites under AddressSanitizer + UBSan
@@ -9,7 +10,9 @@
 #   make fuzz         the fuzz targets, FUZZ_SECONDS each (default 30)
 #   make docs         Doxygen sites of every chapter; diagrams up to date
 #   make bench        the benchmarks, ours beside the peers, in one run
-#   make diff CH=NN   what chapter NN changed (diff -ruN against NN-1)
+#   make diff CH=NN   what chapter NN changed: its code (diff -ruN against
+#                     NN-1), then its suites tests/chNN (new files); only
+#                     files git tracks. PART=code or PART=tests: one part
 #   make diagrams     re-render docs/diagrams/*.dot to SVG
 #   make deps         install every tool the targets use (Debian, as root)
 #   make clean
@@ -68,7 +71,7 @@ bench:
 	@$(MAKE) --no-print-directory -C $(LATEST) bench
 
 diff:
-	@tools/chapter-diff $(CH)
+	@tools/chapter-diff $(CH) $(PART)
 
 deps:
 	@tools/deps build memcheck lint docs bench fuzz

@@ -5,6 +5,8 @@
 # and a diff between two chapters shows only their code.
 #
 #   make            library, examples and test programs
+#   make examples   the library and the examples only: what a chapter's
+#                   `make run` needs (its Makefile says `run: examples`)
 #   make test       the forward matrix: suites tests/ch01..chNN against this
 #                   chapter, each with both pollers (epoll, poll)
 #   make memcheck   every test program under valgrind: errors, leaks and
@@ -51,6 +53,10 @@ LIB_SRCS := $(wildcard base/*.c net/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libmuduo.a
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+# The examples' folder as an absolute path, for the hints that `make run`
+# prints: the reader's shell may be at the repository root (the top
+# Makefile's `make run`), where a path relative to the chapter is wrong.
+EXAMPLE_DIR = $(abspath $(BUILD))/examples
 
 # Helpers linked into every test program: tests/support/, and the lib/
 # folder of each suite in the matrix (chapter 3's network helpers only
@@ -63,8 +69,8 @@ SUPPORT_INCLUDES := -I$(TOP)/tests/support \
 TEST_SRCS := $(foreach d,$(SUITE_DIRS),$(wildcard $(TOP)/tests/$(d)/test_*.c))
 TESTS := $(patsubst $(TOP)/tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
-.PHONY: all build test memcheck asan tsan lint docs bench clean deps fuzz \
-	run-tests run-memcheck run-lint run-docs run-bench run-fuzz
+.PHONY: all build examples test memcheck asan tsan lint docs bench clean deps \
+	fuzz build-examples run-tests run-memcheck run-lint run-docs run-bench run-fuzz
 .DELETE_ON_ERROR:
 # Keep the objects of test programs and examples: they are intermediate
 # files of chained rules, which make would otherwise delete and rebuild.
@@ -75,6 +81,16 @@ all:
 	@$(MAKE) --no-print-directory build
 
 build: $(LIB) $(EXAMPLES) $(TESTS)
+
+# Only the library and the examples, which need nothing but a C compiler,
+# libc and pthreads. A chapter's `run` depends on this, not on `build`: the
+# test programs need Check, and watching an example run should not wait
+# for (or fail on) the test framework.
+examples:
+	@$(DEPS) examples
+	@$(MAKE) --no-print-directory build-examples
+
+build-examples: $(LIB) $(EXAMPLES)
 
 deps:
 	@$(DEPS) build memcheck docs lint bench
