@@ -85,7 +85,8 @@ struct event_loop *event_loop_new_with_poller(enum poller_kind kind)
     if (loop == NULL)
         return NULL;
     loop->ready = array_reserve(NULL, &loop->ready_capacity,
-                                READY_INITIAL_CAPACITY, sizeof *loop->ready);
+                                READY_INITIAL_CAPACITY,
+                                sizeof(struct channel *));
     loop->poller =
         kind == POLLER_POLL ? poller_poll_new() : poller_epoll_new();
     if (loop->ready == NULL || loop->poller == NULL) {
@@ -165,7 +166,7 @@ static void grow_ready(struct event_loop *loop)
 {
     struct channel **bigger =
         array_reserve(loop->ready, &loop->ready_capacity,
-                      loop->ready_capacity + 1, sizeof *loop->ready);
+                      loop->ready_capacity + 1, sizeof(struct channel *));
     if (bigger != NULL)
         loop->ready = bigger;
 }

@@ -62,8 +62,9 @@ static int reserve_slot(struct poll_poller *pp)
     if (fds == NULL)
         return -ENOMEM;
     pp->fds = fds;
-    struct channel **channels = array_reserve(
-        pp->channels, &pp->channels_capacity, need, sizeof *channels);
+    struct channel **channels =
+        array_reserve(pp->channels, &pp->channels_capacity, need,
+                      sizeof(struct channel *));
     if (channels == NULL)
         return -ENOMEM;
     pp->channels = channels;

@@ -4,14 +4,10 @@
  *   build/examples/discard [port]          (default 9001)
  *   then, for example: head -c 1G /dev/zero > /dev/tcp/127.0.0.1/9001
  */
-#include "base/log.h"
 #include "examples/args.h"
-#include "net/event_loop.h"
-#include "net/tcp_server.h"
+#include "examples/example_server.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <string.h>
 
 struct stats {
     uint64_t bytes;
@@ -48,29 +44,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: discard [port]\n");
         return 2;
     }
-    struct event_loop *loop = event_loop_new();
-    struct inet_address addr;
-    inet_address_loopback(&addr, (uint16_t)port, false);
-    struct tcp_server *server =
-        loop != NULL ? tcp_server_new(loop, &addr, "discard", 0) : NULL;
-    if (server == NULL) {
-        fprintf(stderr, "discard: %s\n", strerror(errno));
-        event_loop_free(loop);
+    struct example_server es;
+    if (!example_server_open(&es, "discard", port))
         return 1;
-    }
     struct stats st = {0, 0};
     struct tcp_callbacks cb = {.on_message = on_message, .ctx = &st};
-    tcp_server_set_callbacks(server, &cb);
-    event_loop_run_every(loop, 1000000, report, &st);
-    int rc = tcp_server_start(server);
-    if (rc == 0) {
-        printf("discard on 127.0.0.1:%ld\n", port);
-        fflush(stdout);
-        rc = event_loop_run(loop);
-    } else {
-        fprintf(stderr, "discard: listen: %s\n", strerror(-rc));
-    }
-    tcp_server_free(server);
-    event_loop_free(loop);
-    return rc == 0 ? 0 : 1;
+    tcp_server_set_callbacks(es.server, &cb);
+    event_loop_run_every(es.loop, 1000000, report, &st);
+    int rc = example_server_run(&es);
+    example_server_close(&es);
+    return rc;
 }

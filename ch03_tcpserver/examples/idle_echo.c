@@ -13,15 +13,13 @@
  * message and per tick, whatever the number of connections; the price is
  * one-second granularity, which is all an idle timeout needs.
  */
+#include "base/array.h"
 #include "base/log.h"
 #include "examples/args.h"
-#include "net/event_loop.h"
-#include "net/tcp_server.h"
+#include "examples/example_server.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 struct entry {
     int refs;              /* occurrences in the wheel */
@@ -69,15 +67,11 @@ static bool wheel_put(struct wheel *w, struct entry *e)
     if (e->refs > 0 && e->last_tick == w->tick)
         return true; /* already in the newest bucket */
     struct bucket *b = &w->buckets[w->newest];
-    if (b->len == b->capacity) {
-        size_t capacity = b->capacity == 0 ? 16 : b->capacity * 2;
-        struct entry **items =
-            realloc(b->items, capacity * sizeof(struct entry *));
-        if (items == NULL)
-            return false;
-        b->items = items;
-        b->capacity = capacity;
-    }
+    struct entry **items = array_reserve(b->items, &b->capacity, b->len + 1,
+                                         sizeof(struct entry *));
+    if (items == NULL)
+        return false;
+    b->items = items;
     b->items[b->len++] = e;
     e->refs++;
     e->last_tick = w->tick;
@@ -144,32 +138,22 @@ int main(int argc, char **argv)
     }
     struct wheel w = {.size = (int)idle};
     w.buckets = calloc((size_t)idle, sizeof *w.buckets);
-    struct event_loop *loop = event_loop_new();
-    struct inet_address addr;
-    inet_address_loopback(&addr, (uint16_t)port, false);
-    struct tcp_server *server =
-        loop != NULL ? tcp_server_new(loop, &addr, "idle_echo", 0) : NULL;
-    if (w.buckets == NULL || server == NULL) {
-        fprintf(stderr, "idle_echo: %s\n", strerror(errno));
+    if (w.buckets == NULL) {
+        fprintf(stderr, "idle_echo: no memory\n");
+        return 1;
+    }
+    struct example_server es;
+    if (!example_server_open(&es, "idle_echo", port)) {
         free(w.buckets);
-        event_loop_free(loop);
         return 1;
     }
     struct tcp_callbacks cb = {.on_connection = on_connection,
                                .on_message = on_message,
                                .ctx = &w};
-    tcp_server_set_callbacks(server, &cb);
-    event_loop_run_every(loop, 1000000, on_tick, &w);
-    int rc = tcp_server_start(server);
-    if (rc == 0) {
-        printf("idle_echo on 127.0.0.1:%ld, closing connections idle for "
-               "%ld s\n",
-               port, idle);
-        fflush(stdout);
-        rc = event_loop_run(loop);
-    } else {
-        fprintf(stderr, "idle_echo: listen: %s\n", strerror(-rc));
-    }
+    tcp_server_set_callbacks(es.server, &cb);
+    event_loop_run_every(es.loop, 1000000, on_tick, &w);
+    printf("idle_echo closes connections idle for %ld s\n", idle);
+    int rc = example_server_run(&es);
     w.closing_all = true;
     for (int i = 0; i < w.size; i++) {
         for (size_t k = 0; k < w.buckets[i].len; k++)
@@ -177,7 +161,6 @@ int main(int argc, char **argv)
         free(w.buckets[i].items);
     }
     free(w.buckets);
-    tcp_server_free(server);
-    event_loop_free(loop);
-    return rc == 0 ? 0 : 1;
+    example_server_close(&es);
+    return rc;
 }

@@ -126,6 +126,7 @@ int buffer_append(struct buffer *b, const void *data, size_t len)
     int err = buffer_ensure_writable(b, len);
     if (err != 0)
         return err;
+    ASSERT(b->data != NULL); /* made room for len > 0 bytes */
     if (own)
         data = b->data + b->read_index + offset;
     memcpy(b->data + b->write_index, data, len);

@@ -69,33 +69,32 @@ int inet_address_parse(struct inet_address *addr, const char *text)
     return 0;
 }
 
-void inet_address_loopback(struct inet_address *addr, uint16_t port,
-                           bool ipv6)
+/* A well-known address of either family: the v4 one in host order (it is
+ * a number), the v6 one as it is (it is bytes). */
+static void set_address(struct inet_address *addr, uint16_t port, bool ipv6,
+                        uint32_t v4_host_order, const struct in6_addr *v6)
 {
     memset(addr, 0, sizeof *addr);
     if (ipv6) {
         addr->u.v6.sin6_family = AF_INET6;
-        addr->u.v6.sin6_addr = in6addr_loopback;
+        addr->u.v6.sin6_addr = *v6;
         addr->u.v6.sin6_port = htons(port);
     } else {
         addr->u.v4.sin_family = AF_INET;
-        addr->u.v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr->u.v4.sin_addr.s_addr = htonl(v4_host_order);
         addr->u.v4.sin_port = htons(port);
     }
 }
 
+void inet_address_loopback(struct inet_address *addr, uint16_t port,
+                           bool ipv6)
+{
+    set_address(addr, port, ipv6, INADDR_LOOPBACK, &in6addr_loopback);
+}
+
 void inet_address_any(struct inet_address *addr, uint16_t port, bool ipv6)
 {
-    memset(addr, 0, sizeof *addr);
-    if (ipv6) {
-        addr->u.v6.sin6_family = AF_INET6;
-        addr->u.v6.sin6_addr = in6addr_any;
-        addr->u.v6.sin6_port = htons(port);
-    } else {
-        addr->u.v4.sin_family = AF_INET;
-        addr->u.v4.sin_addr.s_addr = htonl(INADDR_ANY);
-        addr->u.v4.sin_port = htons(port);
-    }
+    set_address(addr, port, ipv6, INADDR_ANY, &in6addr_any);
 }
 
 int inet_address_from_sockaddr(struct inet_address *addr,

@@ -6,14 +6,10 @@
  *   build/examples/chargen [port]          (default 9002)
  *   then, for example: cat < /dev/tcp/127.0.0.1/9002 > /dev/null
  */
-#include "base/log.h"
 #include "examples/args.h"
-#include "net/event_loop.h"
-#include "net/tcp_server.h"
+#include "examples/example_server.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <string.h>
 
 #define LINE_LEN 72
 #define LINES 94 /* one line per printable start character */
@@ -78,31 +74,16 @@ int main(int argc, char **argv)
         p[LINE_LEN] = '\r';
         p[LINE_LEN + 1] = '\n';
     }
-    struct event_loop *loop = event_loop_new();
-    struct inet_address addr;
-    inet_address_loopback(&addr, (uint16_t)port, false);
-    struct tcp_server *server =
-        loop != NULL ? tcp_server_new(loop, &addr, "chargen", 0) : NULL;
-    if (server == NULL) {
-        fprintf(stderr, "chargen: %s\n", strerror(errno));
-        event_loop_free(loop);
+    struct example_server es;
+    if (!example_server_open(&es, "chargen", port))
         return 1;
-    }
     struct tcp_callbacks cb = {.on_connection = on_connection,
                                .on_message = on_message,
                                .on_write_complete = on_write_complete,
                                .ctx = &cg};
-    tcp_server_set_callbacks(server, &cb);
-    event_loop_run_every(loop, 1000000, report, &cg);
-    int rc = tcp_server_start(server);
-    if (rc == 0) {
-        printf("chargen on 127.0.0.1:%ld\n", port);
-        fflush(stdout);
-        rc = event_loop_run(loop);
-    } else {
-        fprintf(stderr, "chargen: listen: %s\n", strerror(-rc));
-    }
-    tcp_server_free(server);
-    event_loop_free(loop);
-    return rc == 0 ? 0 : 1;
+    tcp_server_set_callbacks(es.server, &cb);
+    event_loop_run_every(es.loop, 1000000, report, &cg);
+    int rc = example_server_run(&es);
+    example_server_close(&es);
+    return rc;
 }

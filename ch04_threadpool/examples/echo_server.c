@@ -7,22 +7,15 @@
  * Listens on 127.0.0.1 only. With io_threads > 0, connections are spread
  * over that many I/O loop threads; the main thread only accepts. This is
  * the server that the pingpong benchmark drives. Stop it with Ctrl-C
- * (SIGINT) or SIGTERM: the signal is turned into a quit of the loop
- * through a self-pipe, so the server frees everything on the way out.
+ * (SIGINT) or SIGTERM: the server frees everything on the way out (see
+ * example_server.h).
  */
 #include "base/log.h"
 #include "examples/args.h"
-#include "net/channel.h"
-#include "net/event_loop.h"
+#include "examples/example_server.h"
 #include "net/event_loop_pool.h"
-#include "net/tcp_server.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
 static void on_connection(struct tcp_conn *conn, void *ctx)
 {
@@ -43,25 +36,6 @@ static void on_message(struct tcp_conn *conn, struct buffer *input,
     (void)tcp_conn_send_buffer(conn, input);
 }
 
-/* SIGINT/SIGTERM -> one byte into a pipe -> a channel in the loop. */
-static int signal_pipe[2] = {-1, -1};
-
-static void on_signal(int signo)
-{
-    (void)signo;
-    int saved = errno;
-    (void)!write(signal_pipe[1], "x", 1);
-    errno = saved;
-}
-
-static void on_signal_readable(struct channel *ch, int64_t t, void *ctx)
-{
-    (void)t;
-    (void)ctx;
-    log_info("signal received: quitting");
-    event_loop_quit(ch->loop);
-}
-
 int main(int argc, char **argv)
 {
     long port = 9000, threads = 0;
@@ -70,50 +44,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: echo_server [port] [io_threads]\n");
         return 2;
     }
-    struct event_loop *loop = event_loop_new();
-    if (loop == NULL) {
-        fprintf(stderr, "echo_server: %s\n", strerror(errno));
+    struct example_server es;
+    if (!example_server_open(&es, "echo_server", port))
         return 1;
-    }
-    struct inet_address addr;
-    inet_address_loopback(&addr, (uint16_t)port, false);
-    struct tcp_server *server = tcp_server_new(loop, &addr, "echo", 0);
-    if (server == NULL || pipe2(signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
-        fprintf(stderr, "echo_server: port %ld: %s\n", port, strerror(errno));
-        tcp_server_free(server);
-        event_loop_free(loop);
-        return 1;
-    }
     struct tcp_callbacks callbacks = {.on_connection = on_connection,
                                       .on_message = on_message};
-    tcp_server_set_callbacks(server, &callbacks);
-    tcp_server_set_thread_count(server, (int)threads);
-
-    struct channel sig;
-    channel_init(&sig, loop, signal_pipe[0], NULL);
-    channel_set_read_fn(&sig, on_signal_readable);
-    (void)channel_enable_reading(&sig);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
-    int rc = tcp_server_start(server);
-    if (rc == 0) {
-        struct inet_address bound;
-        char text[INET_ADDRESS_STRLEN];
-        tcp_server_listen_address(server, &bound);
-        printf("echo_server listening on %s, %ld I/O thread(s)\n",
-               inet_address_to_string(&bound, text, sizeof text), threads);
-        fflush(stdout);
-        rc = event_loop_run(loop);
-    } else {
-        fprintf(stderr, "echo_server: listen: %s\n", strerror(-rc));
-    }
-    tcp_server_free(server);
-    channel_remove(&sig);
-    channel_destroy(&sig);
-    close(signal_pipe[0]);
-    close(signal_pipe[1]);
-    event_loop_free(loop);
-    return rc == 0 ? 0 : 1;
+    tcp_server_set_callbacks(es.server, &callbacks);
+    tcp_server_set_thread_count(es.server, (int)threads);
+    int rc = example_server_run(&es);
+    example_server_close(&es);
+    return rc;
 }
