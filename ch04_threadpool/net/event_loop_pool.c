@@ -57,20 +57,25 @@ int event_loop_pool_start(struct event_loop_pool *pool, int threads,
 struct event_loop *event_loop_pool_next(struct event_loop_pool *pool)
 {
     event_loop_assert_in_loop_thread(pool->base);
-    if (pool->count == 0)
-        return pool->base;
-    struct event_loop *loop =
-        event_loop_thread_loop(pool->threads[pool->next]);
-    pool->next = (pool->next + 1) % pool->count;
-    return loop;
+    for (int tries = 0; tries < pool->count; tries++) {
+        struct event_loop_thread *t = pool->threads[pool->next];
+        pool->next = (pool->next + 1) % pool->count;
+        if (!event_loop_thread_failed(t))
+            return event_loop_thread_loop(t);
+    }
+    return pool->base; /* no threads, or all of them failed */
 }
 
 struct event_loop *event_loop_pool_for_hash(const struct event_loop_pool *pool,
                                             size_t hash)
 {
-    if (pool->count == 0)
-        return pool->base;
-    return event_loop_thread_loop(pool->threads[hash % (size_t)pool->count]);
+    for (int i = 0; i < pool->count; i++) {
+        size_t at = (hash % (size_t)pool->count + (size_t)i) %
+                    (size_t)pool->count;
+        if (!event_loop_thread_failed(pool->threads[at]))
+            return event_loop_thread_loop(pool->threads[at]);
+    }
+    return pool->base;
 }
 
 int event_loop_pool_size(const struct event_loop_pool *pool)

@@ -8,6 +8,10 @@
  *   always the base loop, so a single-threaded program needs no special
  *   case. event_loop_pool_for_hash() always maps the same hash to the
  *   same loop, for callers that need affinity.
+ * - A loop whose poller failed (event_loop_thread_failed(), which only a
+ *   bug such as a closed epoll fd causes) gets no new work: both pickers
+ *   pass over it, and fall back to the base loop when every thread has
+ *   failed. What it already had waits until the pool is freed.
  * - event_loop_pool_free() stops and joins every thread; their loops run
  *   what was still queued to them before they are freed.
  */
@@ -40,7 +44,8 @@ int event_loop_pool_start(struct event_loop_pool *pool, int threads,
 /** @brief The next loop, round-robin (the base loop with no threads). */
 struct event_loop *event_loop_pool_next(struct event_loop_pool *pool);
 
-/** @brief The loop for @p hash: the same hash, the same loop. */
+/** @brief The loop for @p hash: the same hash, the same loop (as long as
+ * no loop fails). */
 struct event_loop *event_loop_pool_for_hash(const struct event_loop_pool *pool,
                                             size_t hash);
 

@@ -18,6 +18,7 @@ struct event_loop_thread {
     struct event_loop *loop;         /* set by the thread before the latch */
     int error;                       /* errno of a failed loop creation */
     atomic_bool stopping;            /* set by free() before it quits */
+    atomic_bool failed;              /* the poller failed: no more runs */
     struct count_down_latch stop;    /* counted down by free(), last */
 };
 
@@ -39,7 +40,9 @@ static void *thread_main(void *arg)
     while (!atomic_load(&t->stopping)) {
         int rc = event_loop_run(loop);
         if (rc != 0) {
-            /* The poller is broken; running again would spin. */
+            /* The poller is broken; running again would spin. Said
+             * before the log line, which tests wait for. */
+            atomic_store(&t->failed, true);
             log_error("loop thread: event_loop_run: %s; idle until stopped",
                       log_strerror(-rc));
             break;
@@ -80,6 +83,11 @@ event_loop_thread_new(event_loop_thread_init_fn *init, void *ctx)
 struct event_loop *event_loop_thread_loop(const struct event_loop_thread *t)
 {
     return t->loop;
+}
+
+bool event_loop_thread_failed(const struct event_loop_thread *t)
+{
+    return atomic_load(&t->failed);
 }
 
 void event_loop_thread_free(struct event_loop_thread *t)

@@ -12,11 +12,13 @@
  *   frees the handle. Call it from any thread but the loop's own.
  * - The loop pointer is valid from new until free returns. The thread
  *   runs its loop until then: event_loop_quit() from elsewhere ends one
- *   run and the thread starts the next; a poller failure is logged and
- *   the thread waits for free.
+ *   run and the thread starts the next; a poller failure is logged, the
+ *   thread says so (event_loop_thread_failed()) and waits for free.
  */
 #ifndef MUDUO_NET_EVENT_LOOP_THREAD_H
 #define MUDUO_NET_EVENT_LOOP_THREAD_H
+
+#include <stdbool.h>
 
 #include "net/callbacks.h"
 
@@ -34,6 +36,11 @@ event_loop_thread_new(event_loop_thread_init_fn *init, void *ctx);
 
 /** @brief The loop the thread runs. */
 struct event_loop *event_loop_thread_loop(const struct event_loop_thread *t);
+
+/** @brief True once the loop's poller has failed: the thread no longer
+ * runs its loop (what is queued to it waits for event_loop_thread_free()).
+ * Thread-safe. */
+bool event_loop_thread_failed(const struct event_loop_thread *t);
 
 /** @brief Quits the loop, joins the thread and frees the handle. */
 void event_loop_thread_free(struct event_loop_thread *t);

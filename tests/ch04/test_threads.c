@@ -266,19 +266,56 @@ START_TEST(a_loop_thread_outlives_a_quit_of_its_loop)
 }
 END_TEST
 
+/* The fds of the epoll instances in the process, in fds[0..return). */
+static int epoll_fds(int *fds, int max)
+{
+    int n = 0;
+    for (int fd = 3; fd < 1024 && n < max; fd++) {
+        char target[64];
+        if (test_fd_target(fd, target, sizeof target) &&
+            strcmp(target, "anon_inode:[eventpoll]") == 0)
+            fds[n++] = fd;
+    }
+    return n;
+}
+
 /* The fd of the only epoll instance in the process, or -1. */
 static int find_epoll_fd(void)
 {
-    int found = -1;
-    for (int fd = 3; fd < 1024; fd++) {
-        char target[64];
-        if (test_fd_target(fd, target, sizeof target) &&
-            strcmp(target, "anon_inode:[eventpoll]") == 0) {
-            ck_assert_int_eq(found, -1);
-            found = fd;
-        }
-    }
-    return found;
+    int fds[2];
+    int n = epoll_fds(fds, 2);
+    ck_assert_int_le(n, 1);
+    return n == 1 ? fds[0] : -1;
+}
+
+/* MUDUO_POLLER=epoll for the loops made until restore_poller(saved),
+ * whatever the suite runs with: only an epoll fd can be broken from
+ * outside. Safe only while no other thread runs. */
+static char *force_epoll(void)
+{
+    const char *env = getenv("MUDUO_POLLER");
+    char *saved = env != NULL ? strdup(env) : NULL;
+    ck_assert_int_eq(setenv("MUDUO_POLLER", "epoll", 1), 0);
+    return saved;
+}
+
+static void restore_poller(char *saved)
+{
+    if (saved != NULL)
+        setenv("MUDUO_POLLER", saved, 1);
+    else
+        unsetenv("MUDUO_POLLER");
+    free(saved);
+}
+
+/* Puts /dev/null in the place of epoll fd @p epfd: the next epoll_wait()
+ * of its loop fails. */
+static void break_epoll_fd(int epfd)
+{
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(null_fd, 0);
+    ck_assert_int_eq(dup3(null_fd, epfd, O_CLOEXEC), epfd);
+    test_close(null_fd);
 }
 
 /* A sink that counts down a latch when the loop thread says it idles;
@@ -298,16 +335,9 @@ static void note_idle(const char *line, size_t len, void *ctx)
 
 static void stop_after_poller_failure(void)
 {
-    const char *env = getenv("MUDUO_POLLER");
-    char *saved = env != NULL ? strdup(env) : NULL;
-    /* Safe to change: no other thread runs yet. */
-    ck_assert_int_eq(setenv("MUDUO_POLLER", "epoll", 1), 0);
+    char *saved = force_epoll();
     struct event_loop_thread *t = event_loop_thread_new(NULL, NULL);
-    if (saved != NULL)
-        setenv("MUDUO_POLLER", saved, 1);
-    else
-        unsetenv("MUDUO_POLLER");
-    free(saved);
+    restore_poller(saved);
     ck_assert_ptr_nonnull(t);
 
     struct count_down_latch idle, ran;
@@ -317,10 +347,7 @@ static void stop_after_poller_failure(void)
     log_set_sink(&sink);
     int epfd = find_epoll_fd();
     ck_assert_int_ge(epfd, 0);
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    ck_assert_int_ge(null_fd, 0);
-    ck_assert_int_eq(dup3(null_fd, epfd, O_CLOEXEC), epfd);
-    test_close(null_fd);
+    break_epoll_fd(epfd);
     /* Wakes the loop if it waits (holding the old epoll instance): its
      * next wait is on /dev/null, and fails. The functor runs then, or,
      * if the wait failed first, when stop() frees the loop. */
@@ -408,6 +435,55 @@ START_TEST(pool_is_round_robin_and_hash_is_stable)
 }
 END_TEST
 
+START_TEST(pool_passes_over_a_loop_whose_poller_failed)
+{
+    /* One of two loop threads loses its poller: new work must go to the
+     * other one only, by both pickers. */
+    struct event_loop *base = new_loop();
+    struct event_loop_pool *pool = event_loop_pool_new(base);
+    ck_assert_ptr_nonnull(pool);
+    int before[4], after[4];
+    int n_before = epoll_fds(before, 4);
+    char *saved = force_epoll();
+    ck_assert_int_eq(event_loop_pool_start(pool, 2, NULL, NULL), 0);
+    restore_poller(saved);
+    int n_after = epoll_fds(after, 4);
+    ck_assert_int_eq(n_after, n_before + 2);
+    int victim = -1; /* an epoll fd that was not there before: a thread's */
+    for (int i = 0; i < n_after && victim < 0; i++) {
+        victim = after[i];
+        for (int k = 0; k < n_before; k++)
+            if (before[k] == after[i])
+                victim = -1;
+    }
+    ck_assert_int_ge(victim, 0);
+
+    struct count_down_latch idle, ran;
+    count_down_latch_init(&idle, 1);
+    count_down_latch_init(&ran, 2);
+    struct log_sink sink = {note_idle, NULL, &idle};
+    log_set_sink(&sink);
+    break_epoll_fd(victim);
+    for (int i = 0; i < 2; i++) /* wakes both: the broken one then fails */
+        ck_assert_int_eq(
+            event_loop_queue(event_loop_pool_next(pool), count_call, &ran),
+            0);
+    count_down_latch_wait(&idle);
+    struct event_loop *healthy = event_loop_pool_next(pool);
+    ck_assert_ptr_ne(healthy, base);
+    for (int i = 0; i < 4; i++)
+        ck_assert_ptr_eq(event_loop_pool_next(pool), healthy);
+    for (size_t h = 0; h < 10; h++)
+        ck_assert_ptr_eq(event_loop_pool_for_hash(pool, h), healthy);
+    event_loop_pool_free(pool); /* the broken loop runs its queue now */
+    log_set_sink(NULL);
+    ck_assert_int_eq(count_down_latch_count(&ran), 0);
+    count_down_latch_destroy(&idle);
+    count_down_latch_destroy(&ran);
+    event_loop_free(base);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("ch04 threads");
@@ -424,6 +500,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, count_down_latch_waits_for_zero);
     tcase_add_test(tc, pool_without_threads_is_the_base_loop);
     tcase_add_test(tc, pool_is_round_robin_and_hash_is_stable);
+    tcase_add_test(tc, pool_passes_over_a_loop_whose_poller_failed);
     suite_add_tcase(s, tc);
     return s;
 }
