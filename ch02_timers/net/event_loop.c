@@ -51,7 +51,7 @@ struct event_loop {
 /* The loop this thread owns: enforces one loop per thread. */
 static __thread struct event_loop *t_loop;
 
-static int poller_kind_from_env(enum poller_kind *kind)
+static int backend_from_env(enum poller_kind *kind)
 {
     const char *name = getenv("MUDUO_POLLER");
     if (name == NULL || *name == '\0' || strcmp(name, "epoll") == 0) {
@@ -77,7 +77,7 @@ struct event_loop *event_loop_new_with_poller(enum poller_kind kind)
         log_fatal("thread %d already owns event loop %p; one loop per thread",
                   (int)current_thread_tid(), (void *)t_loop);
     if (kind == POLLER_DEFAULT) {
-        int err = poller_kind_from_env(&kind);
+        int err = backend_from_env(&kind);
         if (err != 0) {
             errno = -err;
             return NULL;
