@@ -174,7 +174,7 @@ run-docs:
 	@mkdir -p $(BUILD)/docs
 	@( cat $(TOP)/docs/Doxyfile; \
 	   echo 'PROJECT_NAME = "muduo-c $(notdir $(CURDIR))"'; \
-	   echo 'INPUT = $(TOP)/docs/index.md $(GUIDES) $(wildcard base/*.h net/*.h)'; \
+	   echo 'INPUT = $(TOP)/docs/index.md $(TOP)/docs/glossary.md $(GUIDES) $(wildcard base/*.h net/*.h)'; \
 	   echo 'IMAGE_PATH = $(TOP)/docs/diagrams $(TOP)/docs/bench'; \
 	   echo 'OUTPUT_DIRECTORY = $(BUILD)/docs'; \
 	   echo 'WARN_LOGFILE = $(BUILD)/docs/warnings.log' ) | doxygen - >/dev/null
