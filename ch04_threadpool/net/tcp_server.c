@@ -58,15 +58,23 @@ struct conn_job {
     struct tcp_conn *conn;
 };
 
-static struct conn_job *conn_job_new(struct tcp_server *server,
-                                     struct tcp_conn *conn)
+/* How a job travels: event_loop_queue() or event_loop_run_in_loop(). */
+typedef int post_fn(struct event_loop *loop, event_loop_fn *fn, void *ctx);
+
+/* Sends fn(loop, job) a job about @p conn. The job carries the
+ * references the caller hands over (fn drops them); on failure nothing
+ * is sent and the caller keeps them. */
+static int post_job(post_fn *post, struct event_loop *loop, event_loop_fn *fn,
+                    struct tcp_server *server, struct tcp_conn *conn)
 {
     struct conn_job *job = malloc(sizeof *job);
-    if (job != NULL) {
-        job->server = server;
-        job->conn = conn;
-    }
-    return job;
+    if (job == NULL)
+        return -ENOMEM;
+    *job = (struct conn_job){server, conn};
+    int err = post(loop, fn, job);
+    if (err != 0)
+        free(job);
+    return err;
 }
 
 /* In the connection's loop, after the batch in which it closed (or after
@@ -82,17 +90,16 @@ static void destroy_connection(struct event_loop *loop, void *ctx)
     free(job);
 }
 
+/* Hands over the table's reference and the connection's hold on the
+ * server. Queued even from the connection's own loop: the destruction
+ * must wait until its current batch is over. */
 static void queue_destroy(struct tcp_server *server, struct tcp_conn *conn)
 {
-    struct conn_job *job = conn_job_new(server, conn);
-    int err = job == NULL ? -ENOMEM
-                          : event_loop_queue(tcp_conn_loop(conn),
-                                             destroy_connection, job);
-    if (err != 0) {
-        free(job);
+    int err = post_job(event_loop_queue, tcp_conn_loop(conn),
+                       destroy_connection, server, conn);
+    if (err != 0)
         log_error("%s: cannot queue its destruction (%s); leaked",
                   tcp_conn_name(conn), log_strerror(-err));
-    }
 }
 
 /* In the base loop: take the connection out of the table (unless the
@@ -120,21 +127,15 @@ static void remove_in_loop(struct event_loop *loop, void *ctx)
 static void remove_connection(struct tcp_conn *conn, void *owner)
 {
     struct tcp_server *server = owner;
-    struct conn_job *job = conn_job_new(server, conn);
-    if (job == NULL) {
-        log_error("%s: cannot remove %s (no memory); leaked", server->name,
-                  tcp_conn_name(conn));
-        return;
-    }
     server_ref(server);
     tcp_conn_ref(conn);
-    int err = event_loop_run_in_loop(server->loop, remove_in_loop, job);
+    int err = post_job(event_loop_run_in_loop, server->loop, remove_in_loop,
+                       server, conn);
     if (err != 0) {
         log_error("%s: cannot remove %s (%s); leaked", server->name,
                   tcp_conn_name(conn), log_strerror(-err));
         tcp_conn_unref(conn);
         server_unref(server);
-        free(job);
     }
 }
 
