@@ -9,6 +9,7 @@
 #include "net/sockets.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,15 +17,23 @@
 
 struct tcp_server {
     /* Any thread. The server's memory lives while anyone may still call
-     * into it: the user (until tcp_server_free), every connection (until
-     * it is destroyed: its close path calls remove_connection), and every
-     * removal on its way to the base loop. */
+     * into it: the user (until tcp_server_free) and every connection
+     * (until it is destroyed: its close path calls remove_connection). */
     atomic_int refs;
 
     /* Immutable after tcp_server_new(). */
-    struct event_loop *loop; /* the base loop: acceptor and table */
+    struct event_loop *loop; /* the base loop: acceptor and pool */
     char name[TCP_SERVER_NAME_MAX];
     char ip_port[INET_ADDRESS_STRLEN];
+
+    /* Guarded by mutex, which two kinds of thread take: the base loop's,
+     * to add a connection, and each connection's own loop's, to remove
+     * it, so that a close never leaves its loop. Lock order: mutex, then
+     * a loop's mutex (tcp_server_free() queues destructions while holding
+     * it); nothing else. */
+    pthread_mutex_t mutex;
+    struct list_node connections; /* the table: one reference each */
+    size_t connection_count;
 
     /* Base loop thread only. */
     struct acceptor *acceptor;
@@ -36,8 +45,6 @@ struct tcp_server {
     bool pool_started; /* kept apart: a failed listen may be retried */
     bool started;
     uint64_t next_conn_id;
-    struct list_node connections; /* the table: one reference each */
-    size_t connection_count;
 };
 
 static void server_ref(struct tcp_server *server)
@@ -48,8 +55,10 @@ static void server_ref(struct tcp_server *server)
 static void server_unref(struct tcp_server *server)
 {
     if (atomic_fetch_sub_explicit(&server->refs, 1, memory_order_acq_rel) ==
-        1)
+        1) {
+        pthread_mutex_destroy(&server->mutex);
         free(server);
+    }
 }
 
 /* Work for another loop about one connection of this server. */
@@ -57,25 +66,6 @@ struct conn_job {
     struct tcp_server *server;
     struct tcp_conn *conn;
 };
-
-/* How a job travels: event_loop_queue() or event_loop_run_in_loop(). */
-typedef int post_fn(struct event_loop *loop, event_loop_fn *fn, void *ctx);
-
-/* Sends fn(loop, job) a job about @p conn. The job carries the
- * references the caller hands over (fn drops them); on failure nothing
- * is sent and the caller keeps them. */
-static int post_job(post_fn *post, struct event_loop *loop, event_loop_fn *fn,
-                    struct tcp_server *server, struct tcp_conn *conn)
-{
-    struct conn_job *job = malloc(sizeof *job);
-    if (job == NULL)
-        return -ENOMEM;
-    *job = (struct conn_job){server, conn};
-    int err = post(loop, fn, job);
-    if (err != 0)
-        free(job);
-    return err;
-}
 
 /* In the connection's loop, after the batch in which it closed (or after
  * the server let it go): nothing of that batch can refer to it any more.
@@ -95,47 +85,38 @@ static void destroy_connection(struct event_loop *loop, void *ctx)
  * must wait until its current batch is over. */
 static void queue_destroy(struct tcp_server *server, struct tcp_conn *conn)
 {
-    int err = post_job(event_loop_queue, tcp_conn_loop(conn),
-                       destroy_connection, server, conn);
-    if (err != 0)
+    struct conn_job *job = malloc(sizeof *job);
+    int err = -ENOMEM;
+    if (job != NULL) {
+        *job = (struct conn_job){server, conn};
+        err = event_loop_queue(tcp_conn_loop(conn), destroy_connection, job);
+    }
+    if (err != 0) {
+        free(job);
         log_error("%s: cannot queue its destruction (%s); leaked",
                   tcp_conn_name(conn), log_strerror(-err));
-}
-
-/* In the base loop: take the connection out of the table (unless the
- * server already let it go) and have its own loop destroy it. */
-static void remove_in_loop(struct event_loop *loop, void *ctx)
-{
-    struct conn_job *job = ctx;
-    (void)loop;
-    struct list_node *node = tcp_conn_table_node(job->conn);
-    if (!list_unlinked(node)) {
-        log_debug("%s: removing %s", job->server->name,
-                  tcp_conn_name(job->conn));
-        list_remove(node);
-        job->server->connection_count--;
-        queue_destroy(job->server, job->conn); /* the table's reference */
     }
-    tcp_conn_unref(job->conn);
-    server_unref(job->server);
-    free(job);
 }
 
 /* The connection's close callback: the last step of its close path, in
- * the connection's loop. The table belongs to the base loop, so the
- * removal travels there, holding the server and the connection. */
+ * the connection's own loop. It leaves the table there, under the
+ * table's lock, and is destroyed in that loop too: a close never travels
+ * to the base loop and back. If tcp_server_free() took it out of the
+ * table first, that already queued its destruction. */
 static void remove_connection(struct tcp_conn *conn, void *owner)
 {
     struct tcp_server *server = owner;
-    server_ref(server);
-    tcp_conn_ref(conn);
-    int err = post_job(event_loop_run_in_loop, server->loop, remove_in_loop,
-                       server, conn);
-    if (err != 0) {
-        log_error("%s: cannot remove %s (%s); leaked", server->name,
-                  tcp_conn_name(conn), log_strerror(-err));
-        tcp_conn_unref(conn);
-        server_unref(server);
+    struct list_node *node = tcp_conn_table_node(conn);
+    pthread_mutex_lock(&server->mutex);
+    bool listed = !list_unlinked(node);
+    if (listed) {
+        list_remove(node);
+        server->connection_count--;
+    }
+    pthread_mutex_unlock(&server->mutex);
+    if (listed) {
+        log_debug("%s: removing %s", server->name, tcp_conn_name(conn));
+        queue_destroy(server, conn); /* the table's reference */
     }
 }
 
@@ -167,15 +148,19 @@ static void new_connection(struct acceptor *acceptor, int fd,
     tcp_conn_set_callbacks(conn, &server->callbacks);
     tcp_conn_set_close_fn(conn, remove_connection, server);
     server_ref(server); /* the connection's hold, until it is destroyed */
+    pthread_mutex_lock(&server->mutex);
     list_push_back(&server->connections, tcp_conn_table_node(conn));
     server->connection_count++;
+    pthread_mutex_unlock(&server->mutex);
     /* The connection lives in its I/O loop from now on. */
     int err = event_loop_run_in_loop(io_loop, establish, conn);
     if (err != 0) {
         log_error("%s: cannot start %s (%s); closed", server->name, name,
                   log_strerror(-err));
+        pthread_mutex_lock(&server->mutex);
         list_remove(tcp_conn_table_node(conn));
         server->connection_count--;
+        pthread_mutex_unlock(&server->mutex);
         tcp_conn_unref(conn); /* never registered: frees it, closes fd */
         server_unref(server);
     }
@@ -191,9 +176,11 @@ struct tcp_server *tcp_server_new(struct event_loop *loop,
     atomic_init(&server->refs, 1); /* the user's */
     server->loop = loop;
     snprintf(server->name, sizeof server->name, "%s", name);
+    pthread_mutex_init(&server->mutex, NULL);
     list_init(&server->connections);
     server->pool = event_loop_pool_new(loop);
     if (server->pool == NULL) {
+        pthread_mutex_destroy(&server->mutex);
         free(server);
         errno = ENOMEM;
         return NULL;
@@ -204,6 +191,7 @@ struct tcp_server *tcp_server_new(struct event_loop *loop,
     if (server->acceptor == NULL) {
         int err = errno;
         event_loop_pool_free(server->pool);
+        pthread_mutex_destroy(&server->mutex);
         free(server);
         errno = err;
         return NULL;
@@ -291,8 +279,12 @@ int tcp_server_listen_address(const struct tcp_server *server,
 
 size_t tcp_server_connection_count(const struct tcp_server *server)
 {
-    event_loop_assert_in_loop_thread(server->loop);
-    return server->connection_count;
+    /* Locking changes the mutex, not the server: const is cast away. */
+    struct tcp_server *s = (struct tcp_server *)server;
+    pthread_mutex_lock(&s->mutex);
+    size_t count = s->connection_count;
+    pthread_mutex_unlock(&s->mutex);
+    return count;
 }
 
 uint64_t tcp_server_shed_count(const struct tcp_server *server)
@@ -319,15 +311,19 @@ void tcp_server_free(struct tcp_server *server)
     server->acceptor = NULL;
     /* Each connection is destroyed in its own loop, after that loop's
      * current batch: it may be in the middle of a callback right now. One
-     * that is closing on its own meanwhile sends its removal here; that
-     * finds it already out of the table. */
+     * that is closing on its own meanwhile finds itself out of the table
+     * and leaves its destruction to this. Queued under the table's lock:
+     * released any earlier, such a connection could see its table node
+     * still linked. */
     struct list_node *node, *next;
+    pthread_mutex_lock(&server->mutex);
     list_for_each_safe(node, next, &server->connections) {
         struct tcp_conn *conn = tcp_conn_from_table_node(node);
         list_remove(node);
         queue_destroy(server, conn);
     }
     server->connection_count = 0;
+    pthread_mutex_unlock(&server->mutex);
     /* Stopping the I/O threads runs what their loops still have queued,
      * the destructions above included. */
     event_loop_pool_free(server->pool);

@@ -6,11 +6,15 @@
  * Contract
  * - Owns its acceptor, its pool of I/O loop threads, and one reference to
  *   each connection in its table.
- * - The server's loop is the base loop: it accepts and keeps the table,
- *   which only it touches. Each new connection lives in a loop of the pool
- *   (round-robin), or in the base loop when the pool has no threads; its
- *   callbacks run in that loop's thread, and it is destroyed there.
- * - Base loop thread only, except tcp_server_start() (thread-safe).
+ * - The server's loop is the base loop: it accepts. Each new connection
+ *   lives in a loop of the pool (round-robin), or in the base loop when
+ *   the pool has no threads; its callbacks run in that loop's thread, and
+ *   it is destroyed there.
+ * - The table is shared by the loops, under a lock: the base loop adds a
+ *   connection, and the connection's own loop removes it, so a close
+ *   stays in its loop.
+ * - Base loop thread only, except tcp_server_start() and
+ *   tcp_server_connection_count() (thread-safe).
  * - Connection names are "<server name>-<listen ip:port>#<n>", n counting
  *   up from 1: unique for the life of the server.
  * - A connection leaves the table in its close path; its destruction runs
@@ -79,7 +83,7 @@ int tcp_server_start(struct tcp_server *server);
 int tcp_server_listen_address(const struct tcp_server *server,
                               struct inet_address *addr);
 
-/** @brief Connections in the table. */
+/** @brief Connections in the table. Thread-safe. */
 size_t tcp_server_connection_count(const struct tcp_server *server);
 
 /** @brief Connections refused at once because the process had no fd left
