@@ -1,5 +1,6 @@
 #include "base/async_log.h"
 
+#include "base/array.h"
 #include "base/assertion.h"
 #include "base/log_file.h"
 #include "base/timestamp.h"
@@ -17,14 +18,14 @@ struct log_buffer {
     char data[];
 };
 
-/* A growable list of buffers. */
-struct buffer_list {
+/* Buffers in the order they filled: a growable array (base/array.h). */
+struct batch {
     struct log_buffer **items;
     size_t len, capacity;
 };
 
 struct async_log {
-    /* Immutable after start. */
+    /* Immutable after new. */
     struct async_log_options opt;
     struct log_sink sink;
     pthread_t thread;
@@ -35,7 +36,7 @@ struct async_log {
     pthread_cond_t flushed; /* to flushers: flush_done moved */
     struct log_buffer *current;
     struct log_buffer *next; /* the spare the front end switches to */
-    struct buffer_list full;
+    struct batch full;
     bool running;
     uint64_t flush_requested;
     uint64_t flush_done;
@@ -46,7 +47,7 @@ struct async_log {
     struct log_file *file;
 };
 
-static struct log_buffer *buffer_new(size_t size)
+static struct log_buffer *log_buffer_new(size_t size)
 {
     struct log_buffer *b = malloc(sizeof *b + size);
     if (b != NULL)
@@ -54,18 +55,14 @@ static struct log_buffer *buffer_new(size_t size)
     return b;
 }
 
-static int list_push(struct buffer_list *l, struct log_buffer *b)
+static int batch_push(struct batch *batch, struct log_buffer *b)
 {
-    if (l->len == l->capacity) {
-        size_t capacity = l->capacity == 0 ? 16 : l->capacity * 2;
-        struct log_buffer **items =
-            realloc(l->items, capacity * sizeof(struct log_buffer *));
-        if (items == NULL)
-            return -ENOMEM;
-        l->items = items;
-        l->capacity = capacity;
-    }
-    l->items[l->len++] = b;
+    struct log_buffer **items = array_reserve(batch->items, &batch->capacity,
+                                              batch->len + 1, sizeof *items);
+    if (items == NULL)
+        return -ENOMEM;
+    batch->items = items;
+    batch->items[batch->len++] = b;
     return 0;
 }
 
@@ -79,8 +76,8 @@ void async_log_append(struct async_log *al, const char *line, size_t len)
     if (len <= size && (cur == NULL || cur->len + len > size)) {
         /* Full, or none since memory ran out: hand it to the back end and
          * switch to the spare. */
-        if (cur == NULL || list_push(&al->full, cur) == 0) {
-            al->current = al->next != NULL ? al->next : buffer_new(size);
+        if (cur == NULL || batch_push(&al->full, cur) == 0) {
+            al->current = al->next != NULL ? al->next : log_buffer_new(size);
             al->next = NULL;
             if (cur != NULL)
                 pthread_cond_signal(&al->wake);
@@ -131,8 +128,8 @@ static void deadline_after_ms(struct timespec *ts, int ms)
 /* Too many buffers waiting: the writer cannot keep up. Keep the first two
  * (the oldest lines, which explain how it started) and drop the rest. The
  * line that says so goes into @p note, to be written after the two. */
-static int drop_backlog(struct async_log *al, struct buffer_list *batch,
-                        char *note, size_t cap)
+static int drop_backlog(struct async_log *al, struct batch *batch, char *note,
+                        size_t cap)
 {
     uint64_t bytes = 0;
     size_t dropped = batch->len - 2;
@@ -154,8 +151,7 @@ static int drop_backlog(struct async_log *al, struct buffer_list *batch,
 }
 
 /* Writes the batch; returns the bytes that could not be written. */
-static uint64_t write_batch(struct async_log *al,
-                            const struct buffer_list *batch)
+static uint64_t write_batch(struct async_log *al, const struct batch *batch)
 {
     uint64_t lost = 0;
     for (size_t i = 0; i < batch->len; i++) {
@@ -169,8 +165,9 @@ static void *back_end(void *arg)
 {
     struct async_log *al = arg;
     size_t size = al->opt.buffer_size;
-    struct log_buffer *spare1 = buffer_new(size), *spare2 = buffer_new(size);
-    struct buffer_list batch = {NULL, 0, 0};
+    struct log_buffer *spare1 = log_buffer_new(size);
+    struct log_buffer *spare2 = log_buffer_new(size);
+    struct batch batch = {NULL, 0, 0};
     for (;;) {
         pthread_mutex_lock(&al->mutex);
         if (al->running && al->full.len == 0 &&
@@ -186,13 +183,13 @@ static void *back_end(void *arg)
          * memory has run out, the front end is left with none, and makes
          * one itself (or counts its lines as dropped). */
         if (al->current != NULL && al->current->len > 0 &&
-            list_push(&al->full, al->current) == 0)
+            batch_push(&al->full, al->current) == 0)
             al->current = NULL;
         if (al->current == NULL) {
-            al->current = spare1 != NULL ? spare1 : buffer_new(size);
+            al->current = spare1 != NULL ? spare1 : log_buffer_new(size);
             spare1 = NULL;
         }
-        struct buffer_list taken = al->full;
+        struct batch taken = al->full;
         al->full = batch; /* an empty list with capacity */
         batch = taken;
         if (al->next == NULL) {
@@ -238,7 +235,7 @@ static void *back_end(void *arg)
 
 /* --- life ---------------------------------------------------------------- */
 
-struct async_log *async_log_start(const struct async_log_options *options)
+struct async_log *async_log_new(const struct async_log_options *options)
 {
     struct async_log_options opt = *options;
     if (opt.roll_size == 0)
@@ -259,8 +256,8 @@ struct async_log *async_log_start(const struct async_log_options *options)
         return NULL;
     al->opt = opt;
     al->sink = (struct log_sink){sink_output, sink_flush, al};
-    al->current = buffer_new(opt.buffer_size);
-    al->next = buffer_new(opt.buffer_size);
+    al->current = log_buffer_new(opt.buffer_size);
+    al->next = log_buffer_new(opt.buffer_size);
     al->file = log_file_open(opt.basename, opt.roll_size);
     int err = al->current == NULL || al->next == NULL ? ENOMEM : 0;
     if (err == 0 && al->file == NULL)
@@ -314,7 +311,7 @@ uint64_t async_log_file_count(struct async_log *al)
     return count;
 }
 
-void async_log_stop(struct async_log *al)
+void async_log_free(struct async_log *al)
 {
     if (al == NULL)
         return;

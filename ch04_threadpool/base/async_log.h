@@ -19,7 +19,7 @@
  *   it dropped. Apart from that, bytes are lost only when memory or the
  *   disk fails, or when one line is longer than a buffer;
  *   async_log_dropped_bytes() counts them all.
- * - Nothing is lost on a normal exit: async_log_stop() writes everything.
+ * - Nothing is lost on a normal exit: async_log_free() writes everything.
  *   Call it only when no thread logs through its sink any more; if its sink
  *   is the current one, stderr becomes the sink again first.
  * - log_flush() (and log_fatal(), before it aborts) waits until everything
@@ -59,9 +59,10 @@ struct async_log_options {
 
 /** @brief Opens the first log file and starts the back-end thread.
  * @return the logger, or NULL with errno set. */
-struct async_log *async_log_start(const struct async_log_options *options);
+struct async_log *async_log_new(const struct async_log_options *options);
 
-/** @brief The sink to pass to log_set_sink(). Valid until stop. */
+/** @brief The sink to pass to log_set_sink(). Valid until
+ * async_log_free(). */
 const struct log_sink *async_log_sink(struct async_log *al);
 
 /** @brief Appends one line (the sink's output function). Thread-safe. */
@@ -74,7 +75,8 @@ uint64_t async_log_dropped_bytes(struct async_log *al);
 /** @brief Log files started so far. */
 uint64_t async_log_file_count(struct async_log *al);
 
-/** @brief Writes everything, stops the thread, closes the file, frees. */
-void async_log_stop(struct async_log *al);
+/** @brief Writes everything, stops the thread, closes the file and frees
+ * @p al (NULL is ignored). */
+void async_log_free(struct async_log *al);
 
 #endif /* MUDUO_BASE_ASYNC_LOG_H */

@@ -1,5 +1,5 @@
 /* Asynchronous logging: 8 threads x 100k lines, every line present in
- * order per thread across rolled files; flush and stop lose nothing; the
+ * order per thread across rolled files; flush and free lose nothing; the
  * backlog bound drops and says so. */
 #include "test_support.h"
 
@@ -114,7 +114,7 @@ START_TEST(eight_threads_every_line_in_order_and_the_log_rolls)
                                     .roll_size = 4 << 20,
                                     .buffer_size = 1 << 20,
                                     .max_backlog = 1 << 20};
-    struct async_log *al = async_log_start(&opt);
+    struct async_log *al = async_log_new(&opt);
     ck_assert_ptr_nonnull(al);
     enum log_level saved = log_get_level();
     const struct log_sink *saved_sink = log_get_sink();
@@ -127,16 +127,16 @@ START_TEST(eight_threads_every_line_in_order_and_the_log_rolls)
                          0);
     for (int i = 0; i < THREADS; i++)
         ck_assert_int_eq(pthread_join(threads[i], NULL), 0);
-    uint64_t files_before_stop = async_log_file_count(al);
+    uint64_t files_before_free = async_log_file_count(al);
     ck_assert_uint_eq(async_log_dropped_bytes(al), 0);
-    async_log_stop(al); /* also puts stderr back as the sink */
+    async_log_free(al); /* also puts stderr back as the sink */
     ck_assert_ptr_eq(log_get_sink(), saved_sink);
     log_set_level(saved);
 
     int files;
     char *all = read_all_logs(&files);
     ck_assert_int_gt(files, 1); /* rolled by size */
-    ck_assert_int_ge(files, (int)files_before_stop);
+    ck_assert_int_ge(files, (int)files_before_free);
     int next[THREADS] = {0};
     long lines = 0;
     /* Line by line, with lengths: strstr() or sscanf() on the rest of
@@ -169,7 +169,7 @@ START_TEST(flush_writes_everything_so_far)
 {
     make_dir();
     struct async_log_options opt = {.basename = basename_buf};
-    struct async_log *al = async_log_start(&opt);
+    struct async_log *al = async_log_new(&opt);
     ck_assert_ptr_nonnull(al);
     log_set_sink(async_log_sink(al));
     log_warn("before the flush");
@@ -178,7 +178,7 @@ START_TEST(flush_writes_everything_so_far)
     char *all = read_all_logs(&files);
     ck_assert_ptr_nonnull(strstr(all, "before the flush"));
     free(all);
-    async_log_stop(al);
+    async_log_free(al);
     remove_dir();
 }
 END_TEST
@@ -187,21 +187,21 @@ START_TEST(bad_options_are_refused)
 {
     struct async_log_options none = {.basename = NULL};
     errno = 0;
-    ck_assert_ptr_null(async_log_start(&none));
+    ck_assert_ptr_null(async_log_new(&none));
     ck_assert_int_eq(errno, EINVAL);
     struct async_log_options small = {.basename = "/tmp/x",
                                       .buffer_size = 100};
     errno = 0;
-    ck_assert_ptr_null(async_log_start(&small)); /* shorter than a line */
+    ck_assert_ptr_null(async_log_new(&small)); /* shorter than a line */
     ck_assert_int_eq(errno, EINVAL);
     struct async_log_options huge = {.basename = "/tmp/x",
                                      .buffer_size = SIZE_MAX};
     errno = 0;
-    ck_assert_ptr_null(async_log_start(&huge)); /* would overflow */
+    ck_assert_ptr_null(async_log_new(&huge)); /* would overflow */
     ck_assert_int_eq(errno, EINVAL);
     struct async_log_options nowhere = {.basename = "/nonexistent/dir/app"};
     errno = 0;
-    ck_assert_ptr_null(async_log_start(&nowhere));
+    ck_assert_ptr_null(async_log_new(&nowhere));
     ck_assert_int_eq(errno, ENOENT);
 }
 END_TEST
@@ -223,7 +223,7 @@ START_TEST(backlog_bound_drops_and_says_so)
     struct async_log_options opt = {.basename = basename_buf,
                                     .buffer_size = 8192,
                                     .max_backlog = 4};
-    struct async_log *al = async_log_start(&opt);
+    struct async_log *al = async_log_new(&opt);
     ck_assert_ptr_nonnull(al);
     disk_faults_begin(dir);
     disk_faults_set_slow(true); /* a disk that cannot keep up */
@@ -238,7 +238,7 @@ START_TEST(backlog_bound_drops_and_says_so)
     const struct log_sink *sink = async_log_sink(al);
     sink->flush(sink->ctx);
     uint64_t dropped = async_log_dropped_bytes(al);
-    async_log_stop(al);
+    async_log_free(al);
     ck_assert_uint_gt(dropped, 0);
     int files;
     char *all = read_all_logs(&files);
@@ -267,7 +267,7 @@ START_TEST(failed_writes_and_overlong_lines_are_counted_as_dropped)
     make_dir();
     struct async_log_options opt = {.basename = basename_buf,
                                     .buffer_size = 8192};
-    struct async_log *al = async_log_start(&opt);
+    struct async_log *al = async_log_new(&opt);
     ck_assert_ptr_nonnull(al);
     const char *line = "this line meets a disk that fills up\n";
     size_t len = strlen(line);
@@ -294,7 +294,7 @@ START_TEST(failed_writes_and_overlong_lines_are_counted_as_dropped)
     snprintf(expected, sizeof expected, "%s%s%s", line, line, kept);
     ck_assert_str_eq(all, expected); /* no torn half line between */
     free(all);
-    async_log_stop(al);
+    async_log_free(al);
     remove_dir();
 }
 END_TEST
