@@ -24,6 +24,11 @@
  *   is the current one, stderr becomes the sink again first.
  * - log_flush() (and log_fatal(), before it aborts) waits until everything
  *   logged so far is written to the file (or counted as dropped).
+ * - After fork(), the back-end thread exists in the parent only. In the
+ *   child, the logger's sink writes each line straight to stderr (one
+ *   write(2), nothing buffered), log_flush() and log_fatal() wait for
+ *   nothing, and async_log_free() frees the child's copy without writing
+ *   anything: what was buffered before the fork is the parent's to write.
  */
 #ifndef MUDUO_BASE_ASYNC_LOG_H
 #define MUDUO_BASE_ASYNC_LOG_H
