@@ -64,7 +64,8 @@ static struct log_buffer *log_buffer_new(size_t size)
 static int batch_push(struct batch *batch, struct log_buffer *b)
 {
     struct log_buffer **items = array_reserve(batch->items, &batch->capacity,
-                                              batch->len + 1, sizeof *items);
+                                              batch->len + 1,
+                                              sizeof(struct log_buffer *));
     if (items == NULL)
         return -ENOMEM;
     batch->items = items;
