@@ -28,7 +28,8 @@
  *   child, the logger's sink writes each line straight to stderr (one
  *   write(2), nothing buffered), log_flush() and log_fatal() wait for
  *   nothing, and async_log_free() frees the child's copy without writing
- *   anything: what was buffered before the fork is the parent's to write.
+ *   anything (or leaves it, if another thread was changing it at the
+ *   fork): what was buffered before the fork is the parent's to write.
  */
 #ifndef MUDUO_BASE_ASYNC_LOG_H
 #define MUDUO_BASE_ASYNC_LOG_H
