@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 /* -1 until the first log call has read MUDUO_LOG_LEVEL. */
@@ -89,96 +88,28 @@ void log_flush(void)
         sink->flush(sink->ctx);
 }
 
-/* The "YYYY-MM-DD HH:MM:SS" part changes once a second; each thread keeps
- * the last one it formatted so a line costs one snprintf, not a gmtime. */
-static __thread int64_t t_cached_second = INT64_MIN; /* none yet */
-static __thread char t_cached_date[24];
-
-static const char *date_part(int64_t second)
-{
-    if (second != t_cached_second) {
-        time_t t = (time_t)second;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(t_cached_date, sizeof t_cached_date, "%Y-%m-%d %H:%M:%S",
-                 &tm);
-        t_cached_second = second;
-    }
-    return t_cached_date;
-}
-
 static const char *basename_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
     return slash != NULL ? slash + 1 : path;
 }
 
-/* Writes v in decimal; returns the number of digits. */
-static size_t put_decimal(char *out, unsigned long v)
-{
-    char digits[24];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        out[i] = digits[n - 1 - i];
-    return n;
-}
-
-/* The thread id as text, kept per thread like the date part and formatted
- * again only when the id changes (in a child after fork()). */
-static __thread pid_t t_text_tid;
-static __thread char t_tid_text[16];
-static __thread size_t t_tid_len;
-
-static size_t tid_part(char *out)
-{
-    pid_t tid = current_thread_tid();
-    if (tid != t_text_tid) {
-        t_tid_len = put_decimal(t_tid_text, (unsigned long)tid);
-        t_text_tid = tid;
-    }
-    /* The whole array, a fixed-size copy: the bytes after the id are
-     * overwritten by what follows it in the line. */
-    memcpy(out, t_tid_text, sizeof t_tid_text);
-    return t_tid_len;
-}
-
-/* Longest source file name kept in a line (longer ones are cut). */
+/* Longest source file name kept in a line (longer ones are cut), so that
+ * the header always leaves room for the message. */
 #define LOG_FILE_NAME_MAX 128
 
-/* Writes "YYYY-MM-DD HH:MM:SS.uuuuuu TID LEVEL file:line " by hand: the
- * header is in every line, and printf would cost as much as the rest of
- * the line. At most 19 + 7 + 22 + 6 + LOG_FILE_NAME_MAX + 23 bytes. */
+/* Writes "YYYY-MM-DD HH:MM:SS.uuuuuu TID LEVEL file:line " into out, which
+ * has room for LOG_LINE_MAX bytes; returns its length (a few hundred bytes
+ * at most). */
 static size_t format_header(char *out, enum log_level level, const char *file,
                             int lineno)
 {
-    int micros;
-    int64_t second = timestamp_split(timestamp_wall_us(), &micros);
-    char *p = out;
-    memcpy(p, date_part(second), 19);
-    p += 19;
-    *p++ = '.';
-    for (int i = 5; i >= 0; i--, micros /= 10)
-        p[i] = (char)('0' + micros % 10);
-    p += 6;
-    *p++ = ' ';
-    p += tid_part(p);
-    *p++ = ' ';
-    memcpy(p, level_names[level], 5);
-    p += 5;
-    *p++ = ' ';
-    /* A byte loop, not strnlen + memcpy: names are short, and a memcpy
-     * whose length is known only at run time costs more than the copy. */
-    const char *name = basename_of(file);
-    for (size_t n = 0; n < LOG_FILE_NAME_MAX && name[n] != '\0'; n++)
-        *p++ = name[n];
-    *p++ = ':';
-    p += put_decimal(p, (unsigned long)(lineno < 0 ? 0 : lineno));
-    *p++ = ' ';
-    return (size_t)(p - out);
+    char when[TIMESTAMP_FORMAT_LEN];
+    int n = snprintf(out, LOG_LINE_MAX, "%s %d %s %.*s:%d ",
+                     timestamp_format(timestamp_wall_us(), when),
+                     (int)current_thread_tid(), level_names[level],
+                     LOG_FILE_NAME_MAX, basename_of(file), lineno);
+    return n > 0 ? (size_t)n : 0;
 }
 
 /* Formats into line[LOG_LINE_MAX]: at most LOG_LINE_MAX - 1 characters of

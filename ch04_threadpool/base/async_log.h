@@ -19,11 +19,17 @@
  *   it dropped. Apart from that, bytes are lost only when memory or the
  *   disk fails, or when one line is longer than a buffer;
  *   async_log_dropped_bytes() counts them all.
- * - Nothing is lost on a normal exit: async_log_stop() writes everything.
+ * - Nothing is lost on a normal exit: async_log_free() writes everything.
  *   Call it only when no thread logs through its sink any more; if its sink
  *   is the current one, stderr becomes the sink again first.
  * - log_flush() (and log_fatal(), before it aborts) waits until everything
  *   logged so far is written to the file (or counted as dropped).
+ * - After fork(), the back-end thread exists in the parent only. In the
+ *   child, the logger's sink writes each line straight to stderr (one
+ *   write(2), nothing buffered), log_flush() and log_fatal() wait for
+ *   nothing, and async_log_free() frees the child's copy without writing
+ *   anything (or leaves it, if another thread was changing it at the
+ *   fork): what was buffered before the fork is the parent's to write.
  */
 #ifndef MUDUO_BASE_ASYNC_LOG_H
 #define MUDUO_BASE_ASYNC_LOG_H
@@ -59,9 +65,10 @@ struct async_log_options {
 
 /** @brief Opens the first log file and starts the back-end thread.
  * @return the logger, or NULL with errno set. */
-struct async_log *async_log_start(const struct async_log_options *options);
+struct async_log *async_log_new(const struct async_log_options *options);
 
-/** @brief The sink to pass to log_set_sink(). Valid until stop. */
+/** @brief The sink to pass to log_set_sink(). Valid until
+ * async_log_free(). */
 const struct log_sink *async_log_sink(struct async_log *al);
 
 /** @brief Appends one line (the sink's output function). Thread-safe. */
@@ -74,7 +81,8 @@ uint64_t async_log_dropped_bytes(struct async_log *al);
 /** @brief Log files started so far. */
 uint64_t async_log_file_count(struct async_log *al);
 
-/** @brief Writes everything, stops the thread, closes the file, frees. */
-void async_log_stop(struct async_log *al);
+/** @brief Writes everything, stops the thread, closes the file and frees
+ * @p al (NULL is ignored). */
+void async_log_free(struct async_log *al);
 
 #endif /* MUDUO_BASE_ASYNC_LOG_H */

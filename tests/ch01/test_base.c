@@ -339,8 +339,9 @@ static void log_in_child(void *arg)
     _exit(0);
 }
 
-/* The logger keeps each thread's id as text: a line names the thread that
- * wrote it, also in a forked child, whose main thread has a new id. */
+/* A line names the thread that wrote it: another thread has another id,
+ * and so has a forked child's main thread, though the parent's main
+ * thread had logged (and cached its id) before the fork. */
 START_TEST(log_lines_name_their_thread_also_after_fork)
 {
     static const struct log_sink sink = {keep_last_line, NULL, NULL};

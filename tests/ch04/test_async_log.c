@@ -1,6 +1,7 @@
 /* Asynchronous logging: 8 threads x 100k lines, every line present in
- * order per thread across rolled files; flush and stop lose nothing; the
- * backlog bound drops and says so. */
+ * order per thread across rolled files; flush and free lose nothing; the
+ * backlog bound drops and says so; a forked child logs to stderr and
+ * never waits for the back end it does not have. */
 #include "test_support.h"
 
 #include "disk_faults.h"
@@ -10,11 +11,16 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A fresh directory per test, removed with its files afterwards. */
@@ -114,7 +120,7 @@ START_TEST(eight_threads_every_line_in_order_and_the_log_rolls)
                                     .roll_size = 4 << 20,
                                     .buffer_size = 1 << 20,
                                     .max_backlog = 1 << 20};
-    struct async_log *al = async_log_start(&opt);
+    struct async_log *al = async_log_new(&opt);
     ck_assert_ptr_nonnull(al);
     enum log_level saved = log_get_level();
     const struct log_sink *saved_sink = log_get_sink();
@@ -127,16 +133,16 @@ START_TEST(eight_threads_every_line_in_order_and_the_log_rolls)
                          0);
     for (int i = 0; i < THREADS; i++)
         ck_assert_int_eq(pthread_join(threads[i], NULL), 0);
-    uint64_t files_before_stop = async_log_file_count(al);
+    uint64_t files_before_free = async_log_file_count(al);
     ck_assert_uint_eq(async_log_dropped_bytes(al), 0);
-    async_log_stop(al); /* also puts stderr back as the sink */
+    async_log_free(al); /* also puts stderr back as the sink */
     ck_assert_ptr_eq(log_get_sink(), saved_sink);
     log_set_level(saved);
 
     int files;
     char *all = read_all_logs(&files);
     ck_assert_int_gt(files, 1); /* rolled by size */
-    ck_assert_int_ge(files, (int)files_before_stop);
+    ck_assert_int_ge(files, (int)files_before_free);
     int next[THREADS] = {0};
     long lines = 0;
     /* Line by line, with lengths: strstr() or sscanf() on the rest of
@@ -169,7 +175,7 @@ START_TEST(flush_writes_everything_so_far)
 {
     make_dir();
     struct async_log_options opt = {.basename = basename_buf};
-    struct async_log *al = async_log_start(&opt);
+    struct async_log *al = async_log_new(&opt);
     ck_assert_ptr_nonnull(al);
     log_set_sink(async_log_sink(al));
     log_warn("before the flush");
@@ -178,7 +184,7 @@ START_TEST(flush_writes_everything_so_far)
     char *all = read_all_logs(&files);
     ck_assert_ptr_nonnull(strstr(all, "before the flush"));
     free(all);
-    async_log_stop(al);
+    async_log_free(al);
     remove_dir();
 }
 END_TEST
@@ -187,21 +193,21 @@ START_TEST(bad_options_are_refused)
 {
     struct async_log_options none = {.basename = NULL};
     errno = 0;
-    ck_assert_ptr_null(async_log_start(&none));
+    ck_assert_ptr_null(async_log_new(&none));
     ck_assert_int_eq(errno, EINVAL);
     struct async_log_options small = {.basename = "/tmp/x",
                                       .buffer_size = 100};
     errno = 0;
-    ck_assert_ptr_null(async_log_start(&small)); /* shorter than a line */
+    ck_assert_ptr_null(async_log_new(&small)); /* shorter than a line */
     ck_assert_int_eq(errno, EINVAL);
     struct async_log_options huge = {.basename = "/tmp/x",
                                      .buffer_size = SIZE_MAX};
     errno = 0;
-    ck_assert_ptr_null(async_log_start(&huge)); /* would overflow */
+    ck_assert_ptr_null(async_log_new(&huge)); /* would overflow */
     ck_assert_int_eq(errno, EINVAL);
     struct async_log_options nowhere = {.basename = "/nonexistent/dir/app"};
     errno = 0;
-    ck_assert_ptr_null(async_log_start(&nowhere));
+    ck_assert_ptr_null(async_log_new(&nowhere));
     ck_assert_int_eq(errno, ENOENT);
 }
 END_TEST
@@ -223,7 +229,7 @@ START_TEST(backlog_bound_drops_and_says_so)
     struct async_log_options opt = {.basename = basename_buf,
                                     .buffer_size = 8192,
                                     .max_backlog = 4};
-    struct async_log *al = async_log_start(&opt);
+    struct async_log *al = async_log_new(&opt);
     ck_assert_ptr_nonnull(al);
     disk_faults_begin(dir);
     disk_faults_set_slow(true); /* a disk that cannot keep up */
@@ -238,7 +244,7 @@ START_TEST(backlog_bound_drops_and_says_so)
     const struct log_sink *sink = async_log_sink(al);
     sink->flush(sink->ctx);
     uint64_t dropped = async_log_dropped_bytes(al);
-    async_log_stop(al);
+    async_log_free(al);
     ck_assert_uint_gt(dropped, 0);
     int files;
     char *all = read_all_logs(&files);
@@ -267,7 +273,7 @@ START_TEST(failed_writes_and_overlong_lines_are_counted_as_dropped)
     make_dir();
     struct async_log_options opt = {.basename = basename_buf,
                                     .buffer_size = 8192};
-    struct async_log *al = async_log_start(&opt);
+    struct async_log *al = async_log_new(&opt);
     ck_assert_ptr_nonnull(al);
     const char *line = "this line meets a disk that fills up\n";
     size_t len = strlen(line);
@@ -294,8 +300,169 @@ START_TEST(failed_writes_and_overlong_lines_are_counted_as_dropped)
     snprintf(expected, sizeof expected, "%s%s%s", line, line, kept);
     ck_assert_str_eq(all, expected); /* no torn half line between */
     free(all);
-    async_log_stop(al);
+    async_log_free(al);
     remove_dir();
+}
+END_TEST
+
+/* --- a forked child ------------------------------------------------------ */
+
+/* Long enough for a child under valgrind; a child that hangs fails the
+ * test after it instead of hanging the suite. */
+#define CHILD_TIMEOUT_MS 30000
+
+/* Waits for the child at most CHILD_TIMEOUT_MS; false (with the child
+ * killed and reaped) if it is still running then. */
+static bool wait_child_within_timeout(pid_t pid, int *status)
+{
+    const struct timespec tick = {0, 10 * 1000 * 1000};
+    for (int waited = 0;; waited += 10) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return true;
+        ck_assert_msg(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
+        if (waited >= CHILD_TIMEOUT_MS) {
+            kill(pid, SIGKILL);
+            (void)test_wait_child(pid);
+            return false;
+        }
+        nanosleep(&tick, NULL);
+    }
+}
+
+/* Reads what the child wrote into a pipe, until it closes; closes @p fd. */
+static void read_pipe_to_end(int fd, char *text, size_t cap)
+{
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < cap && (n = read(fd, text + len, cap - 1 - len)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        ck_assert_msg(n > 0, "read: %s", strerror(errno));
+        len += (size_t)n;
+    }
+    text[len] = '\0';
+    test_close(fd);
+}
+
+static size_t count_of(const char *text, const char *what)
+{
+    size_t n = 0;
+    for (const char *p = strstr(text, what); p != NULL; p = strstr(p + 1, what))
+        n++;
+    return n;
+}
+
+struct child_args {
+    int stderr_fd; /* the child's stderr goes here */
+    struct async_log *al;
+};
+
+/* The children below: plain C, no Check calls. */
+static void log_fatal_in_child(void *arg)
+{
+    const struct child_args *a = arg;
+    dup2(a->stderr_fd, STDERR_FILENO);
+    close(a->stderr_fd);
+    log_warn("child: before the fatal");
+    log_fatal("child: the end %d", 7); /* must abort, and soon */
+}
+
+static void log_and_exit_in_child(void *arg)
+{
+    const struct child_args *a = arg;
+    dup2(a->stderr_fd, STDERR_FILENO);
+    close(a->stderr_fd);
+    log_warn("child: a line");
+    log_flush();           /* returns at once */
+    async_log_free(a->al); /* frees the child's copy only */
+    log_warn("child: after the free");
+}
+
+/* Starts an async logger as the sink, logs a line, forks a child running
+ * @p fn with its stderr in a pipe, logs a line after the fork, and frees
+ * the logger. @p out gets the child's stderr, @p file the log file. */
+static int run_child_of_async_logger(void (*fn)(void *), char *out, size_t cap,
+                                     char **file, bool *ended)
+{
+    make_dir();
+    struct async_log_options opt = {.basename = basename_buf};
+    struct async_log *al = async_log_new(&opt);
+    ck_assert_ptr_nonnull(al);
+    enum log_level saved = log_get_level();
+    log_set_level(LOG_LEVEL_INFO);
+    log_set_sink(async_log_sink(al));
+    log_warn("parent: before the fork"); /* in a buffer the child copies */
+
+    int fds[2];
+    ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+    struct child_args args = {fds[1], al};
+    pid_t pid = test_fork_child(fn, &args, &fds[1], 1);
+    test_close(fds[1]);
+    int status = 0;
+    *ended = wait_child_within_timeout(pid, &status);
+    read_pipe_to_end(fds[0], out, cap);
+
+    log_warn("parent: after the fork");
+    async_log_free(al);
+    log_set_level(saved);
+    int files;
+    *file = read_all_logs(&files);
+    remove_dir();
+    return status;
+}
+
+/* A child of a process with an async logger has no back end (fork()
+ * copies only the calling thread). log_fatal() there must not wait for
+ * one: the child's lines go to stderr, and it aborts. */
+START_TEST(forked_child_log_fatal_writes_its_lines_and_aborts)
+{
+    char out[4096];
+    char *file;
+    bool ended;
+    int status = run_child_of_async_logger(log_fatal_in_child, out, sizeof out,
+                                           &file, &ended);
+    ck_assert_msg(ended,
+                  "the child still ran after %d ms (a hang in "
+                  "log_fatal?); its stderr: %s",
+                  CHILD_TIMEOUT_MS, out);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "child status %#x, expected SIGABRT", status);
+    ck_assert_msg(strstr(out, " WARN  test_async_log.c:") != NULL &&
+                      strstr(out, "child: before the fatal\n") != NULL,
+                  "child's stderr: %s", out);
+    ck_assert_msg(strstr(out, " FATAL test_async_log.c:") != NULL &&
+                      strstr(out, "child: the end 7\n") != NULL,
+                  "child's stderr: %s", out);
+    /* The parent's lines are in its file once each (the child does not
+     * write the parent's buffers it copied), and none of the child's. */
+    ck_assert_uint_eq(count_of(file, "parent: before the fork\n"), 1);
+    ck_assert_uint_eq(count_of(file, "parent: after the fork\n"), 1);
+    ck_assert_ptr_null(strstr(file, "child:"));
+    ck_assert_ptr_null(strstr(out, "parent:"));
+    free(file);
+}
+END_TEST
+
+/* A child that logs and exits normally, freeing its copy of the logger on
+ * the way: nothing hangs, every line of the child is on its stderr. */
+START_TEST(forked_child_logs_to_stderr_and_frees_its_copy)
+{
+    char out[4096];
+    char *file;
+    bool ended;
+    int status = run_child_of_async_logger(log_and_exit_in_child, out,
+                                           sizeof out, &file, &ended);
+    ck_assert_msg(ended, "the child still ran after %d ms; its stderr: %s",
+                  CHILD_TIMEOUT_MS, out);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child status %#x, expected exit 0", status);
+    ck_assert_uint_eq(count_of(out, "child: a line\n"), 1);
+    ck_assert_uint_eq(count_of(out, "child: after the free\n"), 1);
+    ck_assert_uint_eq(count_of(file, "parent: before the fork\n"), 1);
+    ck_assert_uint_eq(count_of(file, "parent: after the fork\n"), 1);
+    ck_assert_ptr_null(strstr(file, "child:"));
+    free(file);
 }
 END_TEST
 
@@ -309,6 +476,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, bad_options_are_refused);
     tcase_add_test(tc, backlog_bound_drops_and_says_so);
     tcase_add_test(tc, failed_writes_and_overlong_lines_are_counted_as_dropped);
+    tcase_add_test(tc, forked_child_log_fatal_writes_its_lines_and_aborts);
+    tcase_add_test(tc, forked_child_logs_to_stderr_and_frees_its_copy);
     suite_add_tcase(s, tc);
     return s;
 }

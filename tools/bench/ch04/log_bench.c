@@ -88,7 +88,7 @@ int main(int argc, char **argv)
         struct log_sink sync_sink = {sync_output, NULL, &fd};
         if (async) {
             struct async_log_options o = {.basename = base};
-            al = async_log_start(&o);
+            al = async_log_new(&o);
             if (al == NULL)
                 return 1;
             log_set_sink(async_log_sink(al));
@@ -112,7 +112,7 @@ int main(int argc, char **argv)
         double elapsed_s = (bench_now_us() - start) / 1e6;
         log_set_sink(NULL);
         if (al != NULL)
-            async_log_stop(al); /* every line reaches the file */
+            async_log_free(al); /* every line reaches the file */
         if (fd >= 0)
             close(fd);
         size_t total = (size_t)(threads * lines_per_thread);
