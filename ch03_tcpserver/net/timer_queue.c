@@ -3,9 +3,9 @@
  *
  * A timer is live, and will run, while its id is in the table. Cancelling
  * it removes the id and nothing else: its heap entry stays, and is thrown
- * away when it reaches the top, or by a sweep once such entries make up a
- * quarter of the heap. Ids are never reused, so a stale entry can never
- * pass for a live timer. */
+ * away when it reaches the top, or by a sweep once such entries make up
+ * more than a quarter of the heap. Ids are never reused, so a stale entry
+ * can never pass for a live timer. */
 #include "net/timer_queue.h"
 
 #include "base/array.h"
