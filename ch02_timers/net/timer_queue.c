@@ -1,9 +1,15 @@
-/* The timer queue: a binary min-heap of (expiration, id), a slab of timer
- * records, an id -> slot map for cancel, and one timerfd. */
+/* The timer queue: a binary min-heap of timers ordered by (expiration,
+ * id), a hash table of the ids of the live timers, and one timerfd.
+ *
+ * A timer is live, and will run, while its id is in the table. Cancelling
+ * it removes the id and nothing else: its heap entry stays, and is thrown
+ * away when it reaches the top, or by a sweep once such entries make up
+ * more than a quarter of the heap. Ids are never reused, so a stale entry
+ * can never pass for a live timer. */
 #include "net/timer_queue.h"
 
+#include "base/array.h"
 #include "base/assertion.h"
-#include "base/id_map.h"
 #include "base/log.h"
 #include "base/timestamp.h"
 #include "net/channel.h"
@@ -14,56 +20,29 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-enum timer_state {
-    TIMER_FREE,      /* on the free list */
-    TIMER_PENDING,   /* in the heap */
-    TIMER_RUNNING,   /* taken out of the heap into the expired batch */
-    TIMER_CANCELLED, /* in the batch, cancelled: neither run nor put back */
-};
-
 /* armed_when values that no timestamp takes: nothing armed, and "fired
  * and not yet re-armed", which forces the next timer_queue_arm() to call
  * timerfd_settime() even to leave it disarmed. */
 #define NOT_ARMED INT64_MAX
 #define FIRED INT64_MIN
 
-/* A timer is split in two records at the same slot: the part that cancel
- * and the heap touch (16 bytes), and the part that only adding, running
- * and asking need. Cancelling a timer among many then touches less memory:
- * fewer cache misses, which is what cancel costs. */
-struct timer_hot {
+/* A timer as the heap and the batch hold it. */
+struct timer {
+    int64_t when; /* expiration */
     uint64_t id;
-    uint32_t link; /* PENDING: index in the heap; FREE: next free slot */
-    uint8_t state;
-};
-
-struct timer_cold {
-    int64_t when;     /* expiration */
     int64_t interval; /* > 0: repeats */
     event_loop_timer_fn *fn;
     void *ctx;
 };
 
-/* The heap holds the expiration itself, so that sifting compares entries
- * without touching the timer records; only a tie looks at them, to order
- * by id. */
-struct heap_entry {
-    int64_t when;
-    uint32_t slot;
+/* A live timer: pending, or in the batch being run and not cancelled.
+ * Id 0, never a timer's, marks an empty bucket. */
+struct live_id {
+    uint64_t id;
+    int64_t when; /* its expiration, for timer_queue_expiration() */
 };
 
-/* A 4-ary heap: half the depth of a binary one, and the four children of
- * an entry are neighbours in memory, so a sift touches fewer cache lines.
- * Children of i: 4i+1 .. 4i+4; parent: (i-1)/4. */
-#define HEAP_ARITY 4
-
-/* The id index: slots[id & (capacity - 1)] holds a slot or NO_SLOT; ids
- * whose entry is taken go to the overflow map. */
-struct id_index {
-    uint32_t *slots;
-    uint32_t capacity;
-    struct id_map overflow;
-};
+#define LIVE_TABLE_MIN_BITS 6
 
 struct timer_queue {
     struct event_loop *loop;
@@ -72,248 +51,177 @@ struct timer_queue {
     int64_t armed_when; /* what the timerfd is set to, NOT_ARMED or FIRED */
     int64_t slack_us;   /* how late the timerfd may fire, to batch timers */
 
-    /* The slab, in two arrays indexed by slot: slots are stable, pointers
-     * are not (the arrays move when they grow). */
-    struct timer_hot *hot;
-    struct timer_cold *cold;
-    uint32_t capacity;
-    uint32_t free_head; /* UINT32_MAX when no slot is free */
+    struct timer *heap; /* the pending timers, and cancelled ones */
+    size_t heap_len;
+    size_t heap_capacity;
 
-    struct heap_entry *heap;
-    uint32_t heap_len;
-    uint32_t heap_capacity;
+    /* Every live timer by id: open addressing with linear probing, at
+     * most half full. */
+    struct live_id *live;
+    unsigned live_bits; /* 2^live_bits buckets */
+    size_t live_len;
 
-    /* id -> slot for every PENDING or RUNNING timer: see find_slot(). */
-    struct id_index index;
-    uint32_t indexed; /* timers findable by id */
-    uint64_t next_id;  /* ids are a sequence: 1, 2, 3, ... */
+    uint64_t next_id;        /* ids are a sequence: 1, 2, 3, ... */
     uint64_t round_first_id; /* next_id when this round's wait began */
 
-    uint32_t *batch; /* slots of the expired timers being run */
-    uint32_t batch_len;
-    uint32_t batch_next; /* the first entry of the batch not yet run */
-    uint32_t batch_capacity;
+    struct timer *batch; /* the expired timers being run, in order */
+    size_t batch_len;
+    size_t batch_next; /* the first timer of the batch not yet run */
+    size_t batch_capacity;
 };
+
+/* --- the live ids --------------------------------------------------------- */
+
+/* Consecutive ids land five buckets apart: adding timers writes the table
+ * almost in order, yet fresh ids take only a fifth of the buckets they
+ * cross, leaving room for the older ids there. The bits above the table
+ * size are folded in, so that ids a multiple of the table size apart (an
+ * old timer that outlived many new ones) get different homes. */
+static size_t home_bucket(uint64_t id, unsigned bits)
+{
+    return (size_t)((id ^ (id >> bits)) * 5) & (((size_t)1 << bits) - 1);
+}
+
+static size_t live_mask(const struct timer_queue *tq)
+{
+    return ((size_t)1 << tq->live_bits) - 1;
+}
+
+/* The bucket of @p id, or NULL when it names no live timer. */
+static struct live_id *find_live(const struct timer_queue *tq, uint64_t id)
+{
+    size_t mask = live_mask(tq);
+    for (size_t i = home_bucket(id, tq->live_bits);; i = (i + 1) & mask) {
+        if (tq->live[i].id == 0) /* also how id 0 is never found */
+            return NULL;
+        if (tq->live[i].id == id)
+            return &tq->live[i];
+    }
+}
+
+/* Stores in the first empty bucket from the id's home; the table is at
+ * most half full, so there is one nearby. */
+static void put_live(struct live_id *live, unsigned bits, struct live_id e)
+{
+    size_t mask = ((size_t)1 << bits) - 1;
+    size_t i = home_bucket(e.id, bits);
+    while (live[i].id != 0)
+        i = (i + 1) & mask;
+    live[i] = e;
+}
+
+/* Empties a bucket without tombstones: each later entry of the run that
+ * the hole cuts off from its home moves into the hole, and so on (Knuth's
+ * algorithm R), so that a lookup may still stop at the first empty
+ * bucket. */
+static void remove_live(struct timer_queue *tq, const struct live_id *bucket)
+{
+    size_t mask = live_mask(tq);
+    size_t hole = (size_t)(bucket - tq->live);
+    for (size_t i = (hole + 1) & mask; tq->live[i].id != 0;
+         i = (i + 1) & mask) {
+        size_t from_home = (i - home_bucket(tq->live[i].id, tq->live_bits)) &
+                           mask;
+        if (from_home >= ((i - hole) & mask)) {
+            tq->live[hole] = tq->live[i];
+            hole = i;
+        }
+    }
+    tq->live[hole].id = 0;
+    tq->live_len--;
+}
+
+/* Room for one more live id with the table at most half full. The larger
+ * table is built beside the old one, so that running out of memory
+ * changes nothing. */
+static int reserve_live(struct timer_queue *tq)
+{
+    if ((tq->live_len + 1) * 2 <= live_mask(tq) + 1)
+        return 0;
+    unsigned bits = tq->live_bits + 1;
+    struct live_id *live = calloc((size_t)1 << bits, sizeof *live);
+    if (live == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i <= live_mask(tq); i++)
+        if (tq->live[i].id != 0)
+            put_live(live, bits, tq->live[i]);
+    free(tq->live);
+    tq->live = live;
+    tq->live_bits = bits;
+    return 0;
+}
 
 /* --- the heap ----------------------------------------------------------- */
 
-static bool earlier(const struct timer_queue *tq, const struct heap_entry *a,
-                    const struct heap_entry *b)
+static bool earlier(const struct timer *a, const struct timer *b)
 {
     if (a->when != b->when)
         return a->when < b->when;
-    return tq->hot[a->slot].id < tq->hot[b->slot].id;
+    return a->id < b->id; /* ties run in creation order */
 }
 
-static void heap_set(struct timer_queue *tq, uint32_t i, struct heap_entry e)
+static void sift_down(struct timer_queue *tq, size_t i)
 {
-    tq->heap[i] = e;
-    tq->hot[e.slot].link = i;
-}
-
-static void sift_up(struct timer_queue *tq, uint32_t i)
-{
-    struct heap_entry e = tq->heap[i];
-    while (i > 0) {
-        uint32_t parent = (i - 1) / HEAP_ARITY;
-        if (!earlier(tq, &e, &tq->heap[parent]))
-            break;
-        heap_set(tq, i, tq->heap[parent]);
-        i = parent;
-    }
-    heap_set(tq, i, e);
-}
-
-static void sift_down(struct timer_queue *tq, uint32_t i)
-{
-    struct heap_entry e = tq->heap[i];
+    struct timer t = tq->heap[i];
     for (;;) {
-        uint32_t first = HEAP_ARITY * i + 1;
-        if (first >= tq->heap_len)
+        size_t child = 2 * i + 1;
+        if (child >= tq->heap_len)
             break;
-        uint32_t end = first + HEAP_ARITY;
-        if (end > tq->heap_len)
-            end = tq->heap_len;
-        uint32_t best = first;
-        for (uint32_t c = first + 1; c < end; c++)
-            if (earlier(tq, &tq->heap[c], &tq->heap[best]))
-                best = c;
-        if (!earlier(tq, &tq->heap[best], &e))
+        if (child + 1 < tq->heap_len &&
+            earlier(&tq->heap[child + 1], &tq->heap[child]))
+            child++;
+        if (!earlier(&tq->heap[child], &t))
             break;
-        heap_set(tq, i, tq->heap[best]);
-        i = best;
+        tq->heap[i] = tq->heap[child];
+        i = child;
     }
-    heap_set(tq, i, e);
+    tq->heap[i] = t;
 }
 
 /* The caller has made room (reserve_heap). */
-static void heap_push(struct timer_queue *tq, uint32_t slot)
+static void heap_push(struct timer_queue *tq, const struct timer *t)
 {
     ASSERT(tq->heap_len < tq->heap_capacity);
-    uint32_t i = tq->heap_len++;
-    tq->heap[i] = (struct heap_entry){tq->cold[slot].when, slot};
-    sift_up(tq, i);
+    size_t i = tq->heap_len++;
+    while (i > 0 && earlier(t, &tq->heap[(i - 1) / 2])) {
+        tq->heap[i] = tq->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    tq->heap[i] = *t;
 }
 
-static void heap_remove(struct timer_queue *tq, uint32_t i)
+static void heap_pop(struct timer_queue *tq)
 {
-    struct heap_entry last = tq->heap[--tq->heap_len];
-    if (i == tq->heap_len)
-        return;
-    heap_set(tq, i, last);
-    if (i > 0 && earlier(tq, &last, &tq->heap[(i - 1) / HEAP_ARITY]))
-        sift_up(tq, i);
-    else
-        sift_down(tq, i);
+    tq->heap[0] = tq->heap[--tq->heap_len];
+    sift_down(tq, 0);
 }
 
-/* --- storage ------------------------------------------------------------ */
-
-/* The array doubled, with *capacity updated; or NULL, with the array and
- * *capacity untouched. */
-static void *grow_array(void *array, uint32_t *capacity, size_t item_size)
-{
-    uint32_t n = *capacity == 0 ? 64 : *capacity * 2;
-    if (n <= *capacity)
-        return NULL;
-    void *bigger = realloc(array, (size_t)n * item_size);
-    if (bigger != NULL)
-        *capacity = n;
-    return bigger;
-}
-
-/* Room for one more heap entry, counting every timer of the batch being
- * run as one that may go back into the heap: then putting repeating timers
- * back after the batch never needs memory, and cannot fail. */
+/* Room for one more timer, counting every timer of the batch being run as
+ * one that may go back into the heap: then putting repeating timers back
+ * after the batch never needs memory, and cannot fail. */
 static int reserve_heap(struct timer_queue *tq)
 {
-    if (tq->heap_len + tq->batch_len < tq->heap_capacity)
-        return 0;
-    struct heap_entry *heap =
-        grow_array(tq->heap, &tq->heap_capacity, sizeof *heap);
+    struct timer *heap =
+        array_reserve(tq->heap, &tq->heap_capacity,
+                      tq->heap_len + tq->batch_len + 1, sizeof *heap);
     if (heap == NULL)
         return -ENOMEM;
     tq->heap = heap;
     return 0;
 }
 
-static int alloc_slot(struct timer_queue *tq, uint32_t *slot)
+/* Drops the cancelled timers from the heap and rebuilds it bottom-up
+ * (Floyd's method, O(n)). Called once they make up a quarter of the heap,
+ * that is after at least heap_len / 4 cancels: O(1) per cancel. */
+static void sweep_cancelled(struct timer_queue *tq)
 {
-    if (tq->free_head == UINT32_MAX) {
-        uint32_t old = tq->capacity, n = old == 0 ? 64 : old * 2;
-        if (n <= old)
-            return -ENOMEM;
-        /* Both arrays must grow before the capacity says so. */
-        struct timer_hot *hot = realloc(tq->hot, (size_t)n * sizeof *hot);
-        if (hot == NULL)
-            return -ENOMEM;
-        tq->hot = hot;
-        struct timer_cold *cold = realloc(tq->cold, (size_t)n * sizeof *cold);
-        if (cold == NULL)
-            return -ENOMEM;
-        tq->cold = cold;
-        tq->capacity = n;
-        for (uint32_t i = n; i-- > old;) { /* chain the new slots */
-            tq->hot[i].state = TIMER_FREE;
-            tq->hot[i].link = tq->free_head;
-            tq->free_head = i;
-        }
-    }
-    *slot = tq->free_head;
-    tq->free_head = tq->hot[*slot].link;
-    return 0;
-}
-
-static void free_slot(struct timer_queue *tq, uint32_t slot)
-{
-    tq->hot[slot].state = TIMER_FREE;
-    tq->hot[slot].link = tq->free_head;
-    tq->free_head = slot;
-}
-
-/* --- finding a timer by id ---------------------------------------------------
- *
- * Ids are consecutive, so the primary index is a plain array addressed by
- * the id's low bits: timers made together sit in neighbouring entries, and
- * a lookup is one array read plus a check of the record's id. Two live
- * timers whose ids share those low bits (one outlived index_capacity newer
- * timers) cannot both be there: the newer one goes to the overflow hash
- * map. The array has at least twice as many entries as there are timers,
- * so the overflow stays small, and it is rebuilt when the array grows. */
-
-#define NO_SLOT UINT32_MAX
-
-static uint32_t find_slot(const struct timer_queue *tq, uint64_t id)
-{
-    const struct id_index *ix = &tq->index;
-    if (ix->capacity == 0 || id == 0)
-        return NO_SLOT;
-    uint32_t slot = ix->slots[id & (ix->capacity - 1)];
-    if (slot != NO_SLOT && tq->hot[slot].id == id)
-        return slot;
-    if (ix->overflow.len > 0 && id_map_get(&ix->overflow, id, &slot))
-        return slot;
-    return NO_SLOT;
-}
-
-/* Makes id findable in ix; fails (-ENOMEM) only when the overflow map
- * cannot grow. */
-static int index_put(struct id_index *ix, uint64_t id, uint32_t slot)
-{
-    uint32_t *entry = &ix->slots[id & (ix->capacity - 1)];
-    if (*entry == NO_SLOT) {
-        *entry = slot;
-        return 0;
-    }
-    return id_map_put(&ix->overflow, id, slot);
-}
-
-static void index_remove(struct timer_queue *tq, uint64_t id, uint32_t slot)
-{
-    uint32_t *entry = &tq->index.slots[id & (tq->index.capacity - 1)];
-    if (*entry == slot)
-        *entry = NO_SLOT;
-    else
-        id_map_remove(&tq->index.overflow, id);
-    tq->indexed--;
-}
-
-static void index_destroy(struct id_index *ix)
-{
-    free(ix->slots);
-    id_map_destroy(&ix->overflow);
-}
-
-/* Room to index one more timer: keeps the array at least twice as large
- * as the number of timers. When it must double, the new index is built
- * on the side and replaces the old one only once it is complete, so that
- * running out of memory changes nothing. */
-static int reserve_index(struct timer_queue *tq)
-{
-    if (tq->indexed + 1 <= tq->index.capacity / 2)
-        return 0;
-    struct id_index fresh = {.capacity = tq->index.capacity == 0
-                                             ? 64
-                                             : tq->index.capacity * 2};
-    id_map_init(&fresh.overflow);
-    fresh.slots = fresh.capacity > tq->index.capacity
-                      ? malloc((size_t)fresh.capacity * sizeof *fresh.slots)
-                      : NULL;
-    if (fresh.slots == NULL)
-        return -ENOMEM;
-    for (uint32_t i = 0; i < fresh.capacity; i++)
-        fresh.slots[i] = NO_SLOT;
-    for (uint32_t slot = 0; slot < tq->capacity; slot++) {
-        const struct timer_hot *t = &tq->hot[slot];
-        if ((t->state == TIMER_PENDING || t->state == TIMER_RUNNING) &&
-            index_put(&fresh, t->id, slot) != 0) {
-            index_destroy(&fresh);
-            return -ENOMEM;
-        }
-    }
-    index_destroy(&tq->index);
-    tq->index = fresh;
-    return 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < tq->heap_len; i++)
+        if (find_live(tq, tq->heap[i].id) != NULL)
+            tq->heap[kept++] = tq->heap[i];
+    tq->heap_len = kept;
+    for (size_t i = kept / 2; i-- > 0;)
+        sift_down(tq, i);
 }
 
 /* --- adding and cancelling ------------------------------------------------ */
@@ -322,69 +230,53 @@ uint64_t timer_queue_add(struct timer_queue *tq, int64_t when_us,
                          int64_t interval_us, event_loop_timer_fn *fn,
                          void *ctx)
 {
-    uint32_t slot;
-    /* Reserve first: once the slot and the id are taken, only the
-     * overflow map can still fail. */
-    if (reserve_heap(tq) != 0 || reserve_index(tq) != 0 ||
-        alloc_slot(tq, &slot) != 0) {
+    if (reserve_heap(tq) != 0 || reserve_live(tq) != 0) {
         errno = ENOMEM;
         return 0;
     }
-    uint64_t id = tq->next_id;
-    if (index_put(&tq->index, id, slot) != 0) {
-        free_slot(tq, slot);
-        errno = ENOMEM;
-        return 0;
-    }
-    tq->indexed++;
-    tq->next_id++;
-    tq->hot[slot] = (struct timer_hot){.id = id, .state = TIMER_PENDING};
-    tq->cold[slot] = (struct timer_cold){
+    struct timer t = {
         .when = when_us,
+        .id = tq->next_id++,
         .interval = interval_us > 0 ? interval_us : 0,
         .fn = fn,
         .ctx = ctx,
     };
-    heap_push(tq, slot);
-    return id;
+    put_live(tq->live, tq->live_bits, (struct live_id){t.id, t.when});
+    tq->live_len++;
+    heap_push(tq, &t);
+    return t.id;
 }
 
 void timer_queue_cancel(struct timer_queue *tq, uint64_t id)
 {
-    uint32_t slot = find_slot(tq, id);
-    if (slot == NO_SLOT)
+    struct live_id *bucket = find_live(tq, id);
+    if (bucket == NULL)
         return; /* fired, cancelled already, or never existed */
-    index_remove(tq, id, slot);
-    struct timer_hot *t = &tq->hot[slot];
-    if (t->state == TIMER_PENDING) {
-        heap_remove(tq, t->link);
-        free_slot(tq, slot);
-    } else {
-        /* In the batch being run: the batch frees it when it is done. */
-        ASSERT(t->state == TIMER_RUNNING);
-        t->state = TIMER_CANCELLED;
-    }
+    remove_live(tq, bucket);
+    /* More than a quarter of the heap cancelled (live_len also counts the
+     * timers of the batch being run, if any: then this errs on the side of
+     * sweeping later). */
+    if (3 * tq->heap_len > 4 * tq->live_len)
+        sweep_cancelled(tq);
 }
 
 int timer_queue_expiration(const struct timer_queue *tq, uint64_t id,
                            int64_t *when_us)
 {
-    uint32_t slot = find_slot(tq, id);
-    if (slot == NO_SLOT)
+    const struct live_id *bucket = find_live(tq, id);
+    if (bucket == NULL)
         return -ENOENT;
-    *when_us = tq->cold[slot].when;
+    *when_us = bucket->when;
     return 0;
 }
 
 size_t timer_queue_size(const struct timer_queue *tq)
 {
-    size_t n = tq->heap_len;
-    for (uint32_t i = 0; i < tq->batch_len; i++) {
-        uint32_t slot = tq->batch[i];
-        /* repeating ones come back; one-shots only if still to run */
-        n += tq->hot[slot].state == TIMER_RUNNING &&
-             (tq->cold[slot].interval > 0 || i >= tq->batch_next);
-    }
+    size_t n = tq->live_len;
+    /* One-shots of the batch that ran stay live until the batch ends. */
+    for (size_t i = 0; i < tq->batch_next; i++)
+        n -= tq->batch[i].interval == 0 &&
+             find_live(tq, tq->batch[i].id) != NULL;
     return n;
 }
 
@@ -393,7 +285,7 @@ size_t timer_queue_size(const struct timer_queue *tq)
 /* The next expiration of a repeating timer: its previous expiration plus
  * the interval, so that it does not drift; if that is already past (the
  * loop was busy), the first slot after now, rather than a burst. */
-static int64_t next_expiration(const struct timer_cold *t, int64_t now)
+static int64_t next_expiration(const struct timer *t, int64_t now)
 {
     if (t->when > INT64_MAX - t->interval)
         return INT64_MAX; /* past the end of time: never */
@@ -407,9 +299,10 @@ static int64_t next_expiration(const struct timer_cold *t, int64_t now)
     return next;
 }
 
-/* Moves every timer due at @p now from the heap into the batch, in order.
- * If the batch cannot grow, the rest stay in the heap: the timerfd is
- * re-armed to a past time and they run next round.
+/* Moves every live timer due at @p now from the heap into the batch, in
+ * order, and throws away the cancelled ones met on the way. If the batch
+ * cannot grow, the rest stay in the heap: the timerfd is re-armed to a
+ * past time and they run next round.
  *
  * Timers added in this round, by a callback of an fd that was ready in
  * the same batch as the timerfd (epoll may list it first), are due too if
@@ -419,49 +312,46 @@ static int64_t next_expiration(const struct timer_cold *t, int64_t now)
 static void collect_expired(struct timer_queue *tq, int64_t now)
 {
     while (tq->heap_len > 0 && tq->heap[0].when <= now) {
-        if (tq->batch_len == tq->batch_capacity) {
-            uint32_t *batch =
-                grow_array(tq->batch, &tq->batch_capacity, sizeof *batch);
+        if (find_live(tq, tq->heap[0].id) != NULL) {
+            struct timer *batch =
+                array_reserve(tq->batch, &tq->batch_capacity,
+                              tq->batch_len + 1, sizeof *batch);
             if (batch == NULL) {
                 log_error("timer batch cannot grow; the rest run next round");
                 break;
             }
             tq->batch = batch;
+            tq->batch[tq->batch_len++] = tq->heap[0];
         }
-        tq->batch[tq->batch_len++] = tq->heap[0].slot;
-        heap_remove(tq, 0);
+        heap_pop(tq);
     }
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < tq->batch_len; i++) {
-        uint32_t slot = tq->batch[i];
-        if (tq->hot[slot].id >= tq->round_first_id) {
-            heap_push(tq, slot); /* added in this round: next round */
-        } else {
-            tq->hot[slot].state = TIMER_RUNNING;
-            tq->batch[kept++] = slot;
-        }
+    size_t kept = 0;
+    for (size_t i = 0; i < tq->batch_len; i++) {
+        if (tq->batch[i].id >= tq->round_first_id)
+            heap_push(tq, &tq->batch[i]); /* added in this round */
+        else
+            tq->batch[kept++] = tq->batch[i];
     }
     tq->batch_len = kept;
 }
 
-/* Puts repeating timers back and frees the others. Runs after the whole
+/* Puts repeating timers back and forgets the others. Runs after the whole
  * batch, so a repeating timer never runs twice in one batch; @p now is read
  * after the callbacks, so time they spent counts as past. */
 static void finish_batch(struct timer_queue *tq, int64_t now)
 {
-    for (uint32_t i = 0; i < tq->batch_len; i++) {
-        uint32_t slot = tq->batch[i];
-        struct timer_hot *t = &tq->hot[slot];
-        struct timer_cold *c = &tq->cold[slot];
-        if (t->state == TIMER_RUNNING && c->interval > 0) {
-            c->when = next_expiration(c, now);
-            t->state = TIMER_PENDING;
-            heap_push(tq, slot); /* room guaranteed by reserve_heap() */
+    for (size_t i = 0; i < tq->batch_len; i++) {
+        struct timer *t = &tq->batch[i];
+        struct live_id *bucket = find_live(tq, t->id);
+        if (bucket == NULL) /* cancelled while in the batch */
             continue;
+        if (t->interval > 0) {
+            t->when = next_expiration(t, now);
+            bucket->when = t->when;
+            heap_push(tq, t); /* room guaranteed by reserve_heap() */
+        } else {
+            remove_live(tq, bucket);
         }
-        if (t->state == TIMER_RUNNING) /* a one-shot that ran */
-            index_remove(tq, t->id, slot);
-        free_slot(tq, slot);
     }
     tq->batch_len = 0;
     tq->batch_next = 0;
@@ -478,16 +368,15 @@ static void on_timerfd_readable(struct channel *ch, int64_t receive_time_us,
      * whether it re-arms or disarms. One system call per round saved. */
     tq->armed_when = FIRED;
 
-    int64_t now = timestamp_mono_us();
-    collect_expired(tq, now);
-    for (uint32_t i = 0; i < tq->batch_len; i++) {
+    collect_expired(tq, timestamp_mono_us());
+    for (size_t i = 0; i < tq->batch_len; i++) {
+        /* A callback may add timers (to the heap: the batch does not move)
+         * or cancel any timer, including later ones of this batch, which
+         * are then skipped. */
+        const struct timer *t = &tq->batch[i];
         tq->batch_next = i + 1;
-        /* A callback may add timers (the slab may move: index it afresh
-         * each time) or cancel any timer, including later ones of this
-         * batch, which are then skipped. */
-        uint32_t slot = tq->batch[i];
-        if (tq->hot[slot].state == TIMER_RUNNING)
-            tq->cold[slot].fn(tq->loop, tq->hot[slot].id, tq->cold[slot].ctx);
+        if (find_live(tq, t->id) != NULL)
+            t->fn(tq->loop, t->id, t->ctx);
     }
     finish_batch(tq, timestamp_mono_us());
 }
@@ -505,6 +394,9 @@ int64_t timer_queue_slack(const struct timer_queue *tq)
 void timer_queue_arm(struct timer_queue *tq)
 {
     tq->round_first_id = tq->next_id;
+    /* A cancelled timer at the top must not wake the loop for nothing. */
+    while (tq->heap_len > 0 && find_live(tq, tq->heap[0].id) == NULL)
+        heap_pop(tq);
     int64_t want = NOT_ARMED;
     if (tq->heap_len > 0) { /* the earliest expiration, plus the slack */
         int64_t earliest = tq->heap[0].when;
@@ -537,10 +429,17 @@ struct timer_queue *timer_queue_new(struct event_loop *loop)
     struct timer_queue *tq = calloc(1, sizeof *tq);
     if (tq == NULL)
         return NULL;
-    tq->timerfd =
-        timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    tq->live_bits = LIVE_TABLE_MIN_BITS;
+    tq->live = calloc((size_t)1 << tq->live_bits, sizeof *tq->live);
+    if (tq->live == NULL) {
+        free(tq);
+        errno = ENOMEM;
+        return NULL;
+    }
+    tq->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (tq->timerfd < 0) {
         int err = errno;
+        free(tq->live);
         free(tq);
         errno = err;
         return NULL;
@@ -548,15 +447,14 @@ struct timer_queue *timer_queue_new(struct event_loop *loop)
     tq->loop = loop;
     tq->armed_when = NOT_ARMED;
     tq->slack_us = TIMER_QUEUE_DEFAULT_SLACK_US;
-    tq->free_head = UINT32_MAX;
     tq->next_id = 1;
-    id_map_init(&tq->index.overflow);
     channel_init(&tq->channel, loop, tq->timerfd, tq);
     channel_set_read_fn(&tq->channel, on_timerfd_readable);
     int err = channel_enable_reading(&tq->channel);
     if (err != 0) {
         channel_destroy(&tq->channel);
         close(tq->timerfd);
+        free(tq->live);
         free(tq);
         errno = -err;
         return NULL;
@@ -571,10 +469,8 @@ void timer_queue_free(struct timer_queue *tq)
     channel_remove(&tq->channel);
     channel_destroy(&tq->channel);
     close(tq->timerfd);
-    index_destroy(&tq->index);
-    free(tq->hot);
-    free(tq->cold);
     free(tq->heap);
+    free(tq->live);
     free(tq->batch);
     free(tq);
 }

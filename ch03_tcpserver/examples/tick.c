@@ -61,10 +61,14 @@ static void on_doomed(struct event_loop *loop, uint64_t id, void *ctx)
 static void on_cancel(struct event_loop *loop, uint64_t id, void *ctx)
 {
     struct demo *d = ctx;
-    (void)id;
-    printf("%6.3f s  cancel timer %llu, due at 1.500 s\n",
-           since_start(d, timestamp_mono_us()),
-           (unsigned long long)d->doomed);
+    int64_t due, doomed_due;
+    event_loop_timer_expiration(loop, id, &due);
+    event_loop_timer_expiration(loop, d->doomed, &doomed_due);
+    printf("%6.3f s  timer %llu (due at %.3f s) cancels timer %llu, which "
+           "was due at %.3f s\n",
+           since_start(d, timestamp_mono_us()), (unsigned long long)id,
+           since_start(d, due), (unsigned long long)d->doomed,
+           since_start(d, doomed_due));
     event_loop_cancel_timer(loop, d->doomed);
     event_loop_cancel_timer(loop, d->doomed); /* twice is harmless */
 }
@@ -98,7 +102,8 @@ int main(void)
         event_loop_free(loop);
         return 1;
     }
-    printf("timers %llu (tick every 0.4 s), %llu, %llu, %llu added\n",
+    printf("timer %llu ticks every 0.4 s, timer %llu is due at 1.5 s, "
+           "timer %llu at 1.0 s, timer %llu at 2.1 s\n",
            (unsigned long long)d.ticker, (unsigned long long)d.doomed,
            (unsigned long long)canceller, (unsigned long long)stopper);
     int rc = event_loop_run(loop);

@@ -26,6 +26,9 @@
  *   expiration (never before), so that timers due close together run in
  *   one batch. The default is Linux's own default timer slack for sleeping
  *   threads, 50 us; 0 arms the timerfd at the exact expiration.
+ * - Costs, for n timers: adding O(log n); cancelling O(1) on average (the
+ *   timer's heap entry is reclaimed later, in bulk); each timer that runs
+ *   O(log n).
  * - The queue owns its timers (freed with it) and the timerfd; the ctx of
  *   a timer belongs to the caller.
  */

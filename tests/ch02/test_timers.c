@@ -726,10 +726,171 @@ START_TEST(hundred_thousand_timers_half_cancelled)
 }
 END_TEST
 
+/* Which timers ran, in order, for the tests with many timers. */
+#define SWEEP_TIMERS 3000
+
+struct run_log {
+    int order[SWEEP_TIMERS];
+    int len;
+};
+
+struct logged {
+    struct run_log *log;
+    int index;
+};
+
+static void log_fn(struct event_loop *loop, uint64_t id, void *ctx)
+{
+    struct logged *l = ctx;
+    (void)loop;
+    (void)id;
+    ck_assert_int_lt(l->log->len, SWEEP_TIMERS);
+    l->log->order[l->log->len++] = l->index;
+}
+
+/* Cancelling most timers sweeps their entries out of the heap several
+ * times; the rest still run exactly once, in (expiration, id) order. */
+START_TEST(swept_heap_keeps_expiration_order)
+{
+    static struct logged timers[SWEEP_TIMERS];
+    static uint64_t ids[SWEEP_TIMERS];
+    static int64_t whens[SWEEP_TIMERS];
+    static bool cancelled[SWEEP_TIMERS];
+    struct run_log log = {.len = 0};
+    struct event_loop *loop = new_loop();
+    int64_t base = timestamp_mono_us() - 1000 * MS; /* all due: one batch */
+    unsigned seed = 7;
+    for (int i = 0; i < SWEEP_TIMERS; i++) {
+        timers[i] = (struct logged){&log, i};
+        whens[i] = base + rand_r(&seed) % 50; /* many ties */
+        ids[i] = event_loop_run_at(loop, whens[i], log_fn, &timers[i]);
+        ck_assert_uint_ne(ids[i], 0);
+        cancelled[i] = false;
+    }
+    size_t live = SWEEP_TIMERS;
+    for (int k = 0; k < SWEEP_TIMERS * 4 / 5; k++) {
+        int i = rand_r(&seed) % SWEEP_TIMERS;
+        event_loop_cancel_timer(loop, ids[i]); /* twice is harmless */
+        live -= !cancelled[i];
+        cancelled[i] = true;
+        ck_assert_uint_eq(event_loop_timer_count(loop), live);
+    }
+    ck_assert_uint_ne(event_loop_run_at(loop, base + 50, quit_timer, NULL),
+                      0);
+    run_guarded(loop, "swept heap");
+    ck_assert_uint_eq((size_t)log.len, live);
+    for (int k = 0; k < log.len; k++) {
+        int i = log.order[k];
+        ck_assert(!cancelled[i]);
+        if (k > 0) { /* (when, creation) strictly increasing */
+            int prev = log.order[k - 1];
+            ck_assert(whens[prev] < whens[i] ||
+                      (whens[prev] == whens[i] && prev < i));
+        }
+    }
+    event_loop_free(loop);
+}
+END_TEST
+
+/* A callback that cancels many pending timers makes the heap be swept
+ * while its batch runs: the rest of the batch still runs in order, and
+ * its repeating timer is still put back. */
+struct mass_cancel {
+    uint64_t victims[1000];
+    int n;
+};
+
+static void cancel_many(struct event_loop *loop, uint64_t id, void *ctx)
+{
+    struct mass_cancel *m = ctx;
+    (void)id;
+    for (int i = 0; i < m->n; i++)
+        event_loop_cancel_timer(loop, m->victims[i]);
+}
+
+START_TEST(sweep_during_a_batch_keeps_the_batch)
+{
+    struct event_loop *loop = new_loop();
+    static struct mass_cancel m;
+    struct record rec = {.len = 0};
+    struct tagged later = {&rec, 1}, repeating = {&rec, 2};
+    int64_t due = timestamp_mono_us() - 10 * MS; /* one batch */
+    ck_assert_uint_ne(event_loop_run_at(loop, due, cancel_many, &m), 0);
+    ck_assert_uint_ne(event_loop_run_at(loop, due + 1, record_fn, &later), 0);
+    /* due 1 us from now: in the batch too, after the others */
+    uint64_t rep_id = event_loop_run_every(loop, 1, record_fn, &repeating);
+    ck_assert_uint_ne(rep_id, 0);
+    m.n = 1000;
+    for (int i = 0; i < m.n; i++) {
+        m.victims[i] = event_loop_run_after(loop, (3600 + i) * 1000 * MS,
+                                            must_not_run, NULL);
+        ck_assert_uint_ne(m.victims[i], 0);
+    }
+    ck_assert_uint_ne(event_loop_run_at(loop, due + 2, quit_timer, NULL), 0);
+    ck_assert_int_eq(event_loop_run(loop), 0);
+    ck_assert_int_eq(rec.len, 2);
+    ck_assert_int_eq(rec.tags[0], 1);
+    ck_assert_int_eq(rec.tags[1], 2);
+    ck_assert_uint_eq(rec.rounds[1], rec.rounds[0]);    /* one batch */
+    ck_assert_uint_eq(event_loop_timer_count(loop), 1); /* the repeating one */
+    int64_t when;
+    ck_assert_int_eq(event_loop_timer_expiration(loop, rep_id, &when), 0);
+    event_loop_free(loop);
+}
+END_TEST
+
+/* Keeps one timer of every STRIDE made, cancelling the others at once:
+ * the survivors' ids are a power of two apart, the pattern that piles
+ * every id onto a few buckets of a table indexed by the low bits alone. */
+START_TEST(survivors_among_many_cancelled_timers_stay_findable)
+{
+    enum { STRIDE = 1024, KEPT = 300 };
+    static uint64_t kept[KEPT];
+    static int64_t whens[KEPT];
+    struct event_loop *loop = new_loop();
+    int64_t far = timestamp_mono_us() + 3600 * 1000 * MS;
+    uint64_t last = 0;
+    for (int k = 0; k < KEPT; k++) {
+        for (int i = 0; i < STRIDE; i++) {
+            int64_t when = far + k * STRIDE + i;
+            uint64_t id = event_loop_run_at(loop, when, must_not_run, NULL);
+            ck_assert_uint_eq(id, last + 1);
+            last = id;
+            if (i == 0) {
+                kept[k] = id;
+                whens[k] = when;
+            } else {
+                event_loop_cancel_timer(loop, id);
+            }
+        }
+    }
+    ck_assert_uint_eq(event_loop_timer_count(loop), KEPT);
+    for (int k = 0; k < KEPT; k++) {
+        int64_t when;
+        ck_assert_int_eq(event_loop_timer_expiration(loop, kept[k], &when), 0);
+        ck_assert_int_eq(when, whens[k]);
+        ck_assert_int_eq(
+            event_loop_timer_expiration(loop, kept[k] + 1, &when), -ENOENT);
+    }
+    for (int k = 0; k < KEPT; k += 2) /* the oldest first */
+        event_loop_cancel_timer(loop, kept[k]);
+    event_loop_cancel_timer(loop, 0);
+    event_loop_cancel_timer(loop, last + 1); /* not made yet */
+    event_loop_cancel_timer(loop, kept[0]);  /* cancelled already */
+    ck_assert_uint_eq(event_loop_timer_count(loop), KEPT / 2);
+    for (int k = 0; k < KEPT; k++) {
+        int64_t when;
+        ck_assert_int_eq(event_loop_timer_expiration(loop, kept[k], &when),
+                         k % 2 ? 0 : -ENOENT);
+    }
+    event_loop_free(loop);
+}
+END_TEST
+
 /* Random adds, cancels and lookups, checked against a model after every
- * step. Cancels mostly hit recent timers, so that some old ones live long:
- * their ids then share low bits with newer ones, which exercises the id
- * index's overflow, and its rebuilds as it grows. */
+ * step. Cancels mostly hit recent timers, so that some old ones live long
+ * among many newer ones, as the id table grows; and they outnumber the
+ * cancels often enough that the heap is swept many times. */
 START_TEST(random_adds_and_cancels_match_a_model)
 {
     enum { OPS = 60000 };
@@ -812,6 +973,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, loop_freed_with_pending_timers_frees_them);
     tcase_add_test(tc, hundred_thousand_timers_half_cancelled);
     tcase_add_test(tc, random_adds_and_cancels_match_a_model);
+    tcase_add_test(tc, swept_heap_keeps_expiration_order);
+    tcase_add_test(tc, sweep_during_a_batch_keeps_the_batch);
+    tcase_add_test(tc, survivors_among_many_cancelled_timers_stay_findable);
     tcase_add_test(tc, delays_too_long_to_represent_mean_never);
     tcase_add_test(tc, repeating_timer_near_the_end_of_time_saturates);
     tcase_add_test(tc, timer_count_inside_a_batch);
