@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 /* Invariants: data == NULL exactly when capacity == 0, and then both
  * indices are BUFFER_PREPEND; always read_index <= write_index, and with
@@ -290,6 +291,13 @@ int buffer_shrink(struct buffer *b, size_t reserve)
     return 0;
 }
 
+void buffer_swap(struct buffer *a, struct buffer *b)
+{
+    struct buffer t = *a;
+    *a = *b;
+    *b = t;
+}
+
 ssize_t buffer_read_fd(struct buffer *b, int fd)
 {
     if (b->data == NULL && buffer_ensure_writable(b, BUFFER_INITIAL_SIZE) != 0)
@@ -300,9 +308,10 @@ ssize_t buffer_read_fd(struct buffer *b, int fd)
         {.iov_base = b->data + b->write_index, .iov_len = writable},
         {.iov_base = extra, .iov_len = sizeof extra},
     };
-    /* With 64 KiB of room already, the stack buffer would add little. */
-    int count = writable < sizeof extra ? 2 : 1;
-    ssize_t n = readv(fd, vec, count);
+    /* With 64 KiB of room already, the stack buffer would add little; and
+     * for one vector, read(2) takes a shorter path through the kernel. */
+    ssize_t n = writable < sizeof extra ? readv(fd, vec, 2)
+                                        : read(fd, vec[0].iov_base, writable);
     if (n < 0)
         return -errno;
     if ((size_t)n <= writable) {

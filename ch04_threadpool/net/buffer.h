@@ -139,9 +139,13 @@ int buffer_prepend_u8(struct buffer *b, uint8_t v);
  */
 int buffer_shrink(struct buffer *b, size_t reserve);
 
+/** @brief Exchanges the contents of @p a and @p b, bytes and storage. */
+void buffer_swap(struct buffer *a, struct buffer *b);
+
 /**
  * @brief Reads from @p fd once, with readv() into the writable room plus a
- * BUFFER_READ_EXTRA stack buffer, appending what landed on the stack.
+ * BUFFER_READ_EXTRA stack buffer, appending what landed on the stack; with
+ * BUFFER_READ_EXTRA bytes of room or more, with read() into the room alone.
  *
  * One call can thus read a lot without every connection owning a large
  * buffer. @return bytes read (0 at end of file), or a negative errno;

@@ -5,6 +5,7 @@
 #include "base/current_thread.h"
 #include "base/log.h"
 #include "base/timestamp.h"
+#include "net/buffer.h"
 #include "net/channel.h"
 #include "net/event_loop_internal.h"
 #include "net/poller.h"
@@ -60,6 +61,7 @@ struct event_loop {
     size_t ready_capacity;
     struct channel *dispatching; /* whose callbacks are running, or NULL */
     struct call_queue running_calls; /* being run right now */
+    struct buffer read_buffer; /* lent for one read: event_loop_read_buffer() */
 };
 
 /* The loop this thread owns: enforces one loop per thread. */
@@ -160,6 +162,7 @@ struct event_loop *event_loop_new_with_poller(enum poller_kind kind)
         return NULL;
     }
     loop->owner_tid = current_thread_tid();
+    buffer_init(&loop->read_buffer);
     pthread_mutex_init(&loop->mutex, NULL);
     loop->wakeup_fd = -1;
     t_loop = loop;
@@ -243,6 +246,7 @@ void event_loop_free(struct event_loop *loop)
     free(loop->pending.calls);
     free(loop->running_calls.calls);
     free(loop->ready);
+    buffer_destroy(&loop->read_buffer);
     pthread_mutex_destroy(&loop->mutex);
     t_loop = NULL;
     free(loop);
@@ -494,6 +498,15 @@ void event_loop_remove_channel(struct event_loop *loop, struct channel *ch)
         ch->active_slot = -1;
     }
     loop->poller->ops->remove(loop->poller, ch);
+}
+
+struct buffer *event_loop_read_buffer(struct event_loop *loop)
+{
+    event_loop_assert_in_loop_thread(loop);
+    ASSERT(buffer_readable(&loop->read_buffer) == 0); /* given back empty */
+    if (buffer_ensure_writable(&loop->read_buffer, BUFFER_READ_EXTRA) != 0)
+        return NULL;
+    return &loop->read_buffer;
 }
 
 bool event_loop_is_dispatching(const struct event_loop *loop,

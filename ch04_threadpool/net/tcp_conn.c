@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "net/channel.h"
 #include "net/event_loop.h"
+#include "net/event_loop_internal.h"
 #include "net/sockets.h"
 
 #include <errno.h>
@@ -195,20 +196,47 @@ static void handle_end_of_input(struct tcp_conn *c)
     tcp_conn_stop_read(c); /* end of file stays readable: stop asking */
 }
 
+/* Gives the loop's read buffer back, empty: what the message callback
+ * left unread (part of a message) moves into the connection's own
+ * storage. @return 0 or -ENOMEM (those bytes are then lost). */
+static int give_back(struct tcp_conn *c, struct buffer *lent)
+{
+    buffer_swap(&c->input, lent);
+    int err = buffer_append(&c->input, buffer_peek(lent),
+                            buffer_readable(lent));
+    buffer_retrieve_all(lent);
+    return err;
+}
+
 static void handle_read(struct channel *ch, int64_t receive_time_us,
                         void *ctx)
 {
     struct tcp_conn *c = ctx;
     (void)ch;
+    /* With no input pending, the connection reads into its loop's buffer,
+     * lent for this one read: that buffer stays in the cache, the
+     * connections' own would not, and with its 64 KiB of room one read(2)
+     * does. The callback still gets &c->input, which holds it meanwhile. */
+    struct buffer *lent = buffer_readable(&c->input) == 0
+                              ? event_loop_read_buffer(c->loop)
+                              : NULL;
+    if (lent != NULL)
+        buffer_swap(&c->input, lent);
     ssize_t n = buffer_read_fd(&c->input, c->fd);
     if (n > 0) {
         if (c->cb.on_message != NULL)
             c->cb.on_message(c, &c->input, receive_time_us, c->cb.ctx);
         else
             buffer_retrieve_all(&c->input);
-    } else if (n == 0) {
+    }
+    if (lent != NULL && give_back(c, lent) != 0) {
+        log_error("%s: no memory to keep unread input; closing", c->name);
+        force_close_in_loop(c); /* a no-op if the callback closed it */
+        return;
+    }
+    if (n == 0) {
         handle_end_of_input(c);
-    } else if (n != -EAGAIN && n != -EINTR) {
+    } else if (n < 0 && n != -EAGAIN && n != -EINTR) {
         log_warn("%s: read: %s", c->name, log_strerror((int)-n));
         handle_close(c); /* reset, or no memory for the input */
     }

@@ -191,6 +191,85 @@ START_TEST(echo_with_four_io_threads_and_two_hundred_clients)
 }
 END_TEST
 
+/* --- input left unread ------------------------------------------------------ */
+
+/* A connection with no input pending reads into its loop's buffer, lent
+ * for that read; what the callback leaves unread must stay with its own
+ * connection, even when another connection of the same loop reads next. */
+struct lines_log {
+    atomic_int downs;
+};
+
+static void lines_on_connection(struct tcp_conn *conn, void *ctx)
+{
+    struct lines_log *log = ctx;
+    if (!tcp_conn_connected(conn))
+        atomic_fetch_add(&log->downs, 1);
+}
+
+/* Echoes whole lines only: a partial line waits for the rest. */
+static void lines_on_message(struct tcp_conn *conn, struct buffer *input,
+                             int64_t t, void *ctx)
+{
+    (void)t;
+    (void)ctx;
+    const char *eol;
+    while ((eol = buffer_find_eol(input)) != NULL) {
+        size_t n = (size_t)(eol - buffer_peek(input)) + 1;
+        (void)tcp_conn_send(conn, buffer_peek(input), n);
+        buffer_retrieve(input, n);
+    }
+}
+
+static void partial_lines_client(struct client_thread *ct)
+{
+    int a = client_connect(ct), b = client_connect(ct);
+    if (a < 0 || b < 0)
+        return;
+    /* Pieces apart in time, so that the server reads them one by one. */
+    static const struct {
+        int which;
+        const char *piece;
+    } steps[] = {{0, "ab"}, {1, "xy"}, {0, "c\nde"}, {1, "z\n"}, {0, "f\n"}};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        int fd = steps[i].which == 0 ? a : b;
+        (void)client_write_all(ct, fd, steps[i].piece, strlen(steps[i].piece));
+        usleep(20000);
+    }
+    char in[16] = {0};
+    if (client_read_exact(ct, a, in, 8) && memcmp(in, "abc\ndef\n", 8) != 0)
+        client_fail(ct, "first connection read '%.8s'", in);
+    memset(in, 0, sizeof in);
+    if (client_read_exact(ct, b, in, 4) && memcmp(in, "xyz\n", 4) != 0)
+        client_fail(ct, "second connection read '%.4s'", in);
+    close(a);
+    close(b);
+}
+
+START_TEST(unread_input_stays_with_its_connection)
+{
+    struct event_loop *loop = new_loop();
+    struct lines_log log = {0};
+    struct tcp_callbacks cb = {.on_connection = lines_on_connection,
+                               .on_message = lines_on_message,
+                               .ctx = &log};
+    struct inet_address any, addr;
+    inet_address_loopback(&any, 0, false);
+    struct tcp_server *server = tcp_server_new(loop, &any, "lines", 0);
+    ck_assert_ptr_nonnull(server);
+    tcp_server_set_callbacks(server, &cb);
+    tcp_server_set_thread_count(server, 1); /* both in one I/O loop */
+    ck_assert_int_eq(tcp_server_start(server), 0);
+    ck_assert_int_eq(tcp_server_listen_address(server, &addr), 0);
+    struct client_thread ct;
+    client_thread_start(&ct, loop, &addr, partial_lines_client, NULL);
+    client_thread_finish(&ct, 10000);
+    wait_for_count(loop, &log.downs, 2);
+    tcp_server_free(server);
+    event_loop_free(loop);
+}
+END_TEST
+
 /* --- sends from other threads --------------------------------------------- */
 
 #define SENDERS 3
@@ -692,6 +771,7 @@ Suite *test_suite(void)
     TCase *tc = tcase_create("threaded_server");
     tcase_add_fd_guard(tc);
     tcase_add_test(tc, echo_with_four_io_threads_and_two_hundred_clients);
+    tcase_add_test(tc, unread_input_stays_with_its_connection);
     tcase_add_test(tc, foreign_thread_sends_keep_each_senders_order);
     tcase_add_test(tc, close_racing_with_sends_from_other_threads);
     tcase_add_test(tc, server_freed_while_connections_live_in_other_loops);
