@@ -104,7 +104,9 @@ int connector_start(struct connector *connector);
 
 /**
  * @brief Starts again after a connection made by this connector was lost:
- * from the initial delay, at once. Thread-safe.
+ * abandons what is under way, goes back to the initial delay, and makes
+ * the first attempt after a random wait below it (so that clients cut
+ * off together do not all come back together). Thread-safe.
  * @return as connector_start().
  */
 int connector_restart(struct connector *connector);
