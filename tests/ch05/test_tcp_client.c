@@ -262,6 +262,30 @@ START_TEST(no_reconnection_unless_asked)
 }
 END_TEST
 
+START_TEST(connect_during_a_disconnect_connects_again_after_it)
+{
+    struct event_loop *loop = new_loop();
+    struct server_side s = {0};
+    struct inet_address addr;
+    struct tcp_server *server = echo_server(loop, &s, &addr);
+    struct client_side c = {0};
+    struct tcp_client *client = new_client(&c, loop, &addr, false);
+    ck_assert_int_eq(tcp_client_connect(client), 0);
+    run_loop_until(loop, &c.ups, 1, TIMEOUT_MS);
+    ck_assert_int_eq(tcp_client_connect(client), 0); /* connected: no-op */
+    ck_assert_int_eq(tcp_client_disconnect(client), 0);
+    ck_assert_int_eq(tcp_client_connect(client), 0);
+    run_loop_until(loop, &c.ups, 2, TIMEOUT_MS);
+    ck_assert_int_eq(c.downs, 1); /* one at a time */
+    run_loop_for(loop, 3 * INITIAL_US);
+    ck_assert_int_eq(c.ups, 2);
+    ck_assert_int_eq(s.ups, 2);
+    tcp_client_free(client);
+    tcp_server_free(server);
+    event_loop_free(loop);
+}
+END_TEST
+
 START_TEST(stop_ends_connecting_until_the_next_connect)
 {
     struct event_loop *loop = new_loop();
@@ -574,6 +598,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, disconnect_flushes_output_and_ends_the_retries);
     tcase_add_test(tc, reconnects_after_the_server_closes);
     tcase_add_test(tc, no_reconnection_unless_asked);
+    tcase_add_test(tc, connect_during_a_disconnect_connects_again_after_it);
     tcase_add_test(tc, stop_ends_connecting_until_the_next_connect);
     tcase_add_test(tc, errors_that_retrying_cannot_cure_reach_the_user);
     tcase_add_test(tc, a_self_connect_is_never_a_connection);
