@@ -37,6 +37,7 @@ struct tcp_client {
     void *error_ctx;
     bool retry;          /* reconnect after a lost connection */
     bool connect_wanted; /* connect() asked, no disconnect() or stop() since */
+    bool connect_after_close; /* connect() asked while the old one closed */
     uint64_t next_conn_id;
 };
 
@@ -85,7 +86,12 @@ static void connection_closed(struct tcp_conn *conn, void *owner)
     client->conn = NULL;
     pthread_mutex_unlock(&client->mutex);
     queue_destroy(client, conn); /* the client's reference */
-    if (client->retry && client->connect_wanted) {
+    if (!client->connect_wanted)
+        return;
+    if (client->connect_after_close) {
+        client->connect_after_close = false;
+        (void)connector_start(client->connector);
+    } else if (client->retry) {
         log_info("%s: connection lost; reconnecting to %s", client->name,
                  client->server_ip_port);
         (void)connector_restart(client->connector);
@@ -140,13 +146,16 @@ static void connect_failed(struct connector *connector, int err, void *ctx)
 static void connect_in_loop(struct tcp_client *client)
 {
     client->connect_wanted = true;
-    if (client->conn == NULL) /* else already connected */
+    if (client->conn == NULL)
         (void)connector_start(client->connector);
+    else if (!tcp_conn_connected(client->conn))
+        client->connect_after_close = true; /* a disconnect is under way */
 }
 
 static void disconnect_in_loop(struct tcp_client *client)
 {
     client->connect_wanted = false;
+    client->connect_after_close = false;
     (void)connector_stop(client->connector);
     if (client->conn != NULL)
         tcp_conn_shutdown(client->conn);
@@ -155,6 +164,7 @@ static void disconnect_in_loop(struct tcp_client *client)
 static void stop_in_loop(struct tcp_client *client)
 {
     client->connect_wanted = false;
+    client->connect_after_close = false;
     (void)connector_stop(client->connector);
 }
 
