@@ -48,7 +48,10 @@
  *   after the factory's close timeout. Called inside data_received it
  *   takes effect when the operation returns: what it wrote before is sent
  *   first, and connection_lost comes later, from the loop, never from
- *   inside protocol_close().
+ *   inside protocol_close(). A half-close through the owner instead
+ *   (tcp_client_disconnect(), tcp_conn_shutdown()) keeps delivering input
+ *   to data_received until the peer closes: that is how a client waits
+ *   for the answer to a request that ends with its end of output.
  * - Delayed calls (protocol_call_later()) are timers of the connection's
  *   loop that the instance keeps by id. When the connection is lost, every
  *   call still pending is cancelled before connection_lost runs, so a
