@@ -45,10 +45,11 @@
  *   is sent, then FIN; input that arrives afterwards is read and dropped
  *   (data_received is not called again) until the peer closes, and then
  *   connection_lost runs. A peer that never closes its side is cut off
- *   after the factory's close timeout. Called inside data_received it
- *   takes effect when the operation returns: what it wrote before is sent
- *   first, and connection_lost comes later, from the loop, never from
- *   inside protocol_close(). A half-close through the owner instead
+ *   after the factory's close timeout. Called inside data_received:
+ *   what the operation wrote before is sent first, writes after it are
+ *   refused (-ENOTCONN), data_received is not called again, and
+ *   connection_lost comes later, from the loop, never from inside
+ *   protocol_close(). A half-close through the owner instead
  *   (tcp_client_disconnect(), tcp_conn_shutdown()) keeps delivering input
  *   to data_received until the peer closes: that is how a client waits
  *   for the answer to a request that ends with its end of output.
