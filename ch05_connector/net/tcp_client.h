@@ -32,7 +32,9 @@
  *   events, so free may be called from the client's own callbacks. From
  *   any other thread free waits until the loop has done all of it, so the
  *   client's loop must be running; when it returns no callback of the
- *   client runs any more.
+ *   client runs any more. That last down callback may still call the
+ *   client's functions (a reconnect-on-down callback is common): after
+ *   free they do nothing. From anywhere else the client is gone.
  */
 #ifndef MUDUO_NET_TCP_CLIENT_H
 #define MUDUO_NET_TCP_CLIENT_H

@@ -103,6 +103,7 @@ struct client_side {
     size_t send_on_up;      /* bytes to send when up (a pattern) */
     bool disconnect_on_up;  /* ... then disconnect at once */
     bool free_on_up, free_on_message;
+    bool connect_on_down;   /* a reconnect-on-down callback */
     bool pattern_ok;
 };
 
@@ -113,6 +114,8 @@ static void client_connection(struct tcp_conn *conn, void *ctx)
     struct client_side *c = ctx;
     if (!tcp_conn_connected(conn)) {
         c->downs++;
+        if (c->connect_on_down) /* also after free: then a no-op */
+            ck_assert_int_eq(tcp_client_connect(c->client), 0);
         return;
     }
     if (c->ups < 4)
@@ -386,6 +389,7 @@ START_TEST(free_in_every_state_leaves_nothing_behind)
     run_loop_for(loop, 2 * INITIAL_US);
     tcp_client_free(client);
     client = new_client(&connected, loop, &addr, true);
+    connected.connect_on_down = true;
     ck_assert_int_eq(tcp_client_connect(client), 0);
     run_loop_until(loop, &connected.ups, 1, TIMEOUT_MS);
     tcp_client_free(client);
@@ -418,12 +422,15 @@ END_TEST
 
 struct remote_side {
     atomic_int ups, downs;
+    struct tcp_client *client;
 };
 
 static void remote_connection(struct tcp_conn *conn, void *ctx)
 {
     struct remote_side *r = ctx;
     atomic_fetch_add(tcp_conn_connected(conn) ? &r->ups : &r->downs, 1);
+    if (!tcp_conn_connected(conn)) /* reconnect on down: after free, a no-op */
+        ck_assert_int_eq(tcp_client_connect(r->client), 0);
 }
 
 static void wait_atomic(struct event_loop *loop, atomic_int *counter,
@@ -451,6 +458,7 @@ START_TEST(free_from_another_thread_waits_for_the_clients_loop)
     struct tcp_client *client =
         tcp_client_new(event_loop_thread_loop(t), &addr, "remote");
     ck_assert_ptr_nonnull(client);
+    r.client = client;
     tcp_client_set_callbacks(client, &cb);
     ck_assert_int_eq(tcp_client_connect(client), 0);
     wait_atomic(loop, &r.ups, 1);
