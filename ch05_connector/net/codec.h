@@ -35,37 +35,48 @@ struct tcp_conn;
 
 /**
  * @brief Looks for the next complete frame at the front of @p in.
- * @param max_frame largest payload accepted (0: CODEC_DEFAULT_MAX_FRAME).
+ * @param max_frame largest payload accepted (0: CODEC_DEFAULT_MAX_FRAME;
+ *                  above CODEC_MAX_FRAME_LIMIT it means that limit).
  * @param payload   set to the payload's first byte (inside @p in) when a
  *                  frame is complete; valid until @p in changes.
  * @param len       set to the payload's length.
  * @return 1: a complete frame (take it with codec_consume()); 0: not yet
  * (nothing consumed: wait for more bytes); -EBADMSG: a negative length;
  * -EMSGSIZE: a length above @p max_frame. On an error nothing is consumed.
+ * The length is checked as soon as the header is in, before the payload
+ * has arrived, so a peer cannot make us wait for (and buffer) a frame we
+ * would refuse.
  */
 int codec_peek(const struct buffer *in, size_t max_frame,
                const char **payload, size_t *len);
 
 /** @brief Drops the frame that codec_peek() just returned (its header and
- * @p len bytes of payload) from @p in. */
+ * @p len bytes of payload) from @p in. Asserts that they are there. */
 void codec_consume(struct buffer *in, size_t len);
 
 /**
  * @brief Appends one frame (header, then @p len bytes of @p payload) to
- * @p out.
- * @return 0, -EMSGSIZE when @p len > CODEC_MAX_FRAME_LIMIT, -ENOMEM.
+ * @p out: all of it or, on an error, nothing.
+ * @p payload may be NULL when @p len is 0; it must not point into @p out's
+ * readable bytes (asserted), since making room may move them.
+ * @return 0, -EMSGSIZE when @p len > CODEC_MAX_FRAME_LIMIT (refused before
+ * any memory is touched), -ENOMEM.
  */
 int codec_encode(struct buffer *out, const void *payload, size_t len);
 
 /**
  * @brief Sends one frame on @p conn with a single tcp_conn_send() call,
  * so that the header and payload are never split by another sender.
- * Thread-safe as tcp_conn_send().
- * @return 0, -EMSGSIZE, or an error of tcp_conn_send().
+ * The frame is built in a copy (on the stack for small payloads, else on
+ * the heap); @p payload may be NULL when @p len is 0. Thread-safe as
+ * tcp_conn_send(): the caller holds a reference to @p conn.
+ * @return 0, -EMSGSIZE (@p len > CODEC_MAX_FRAME_LIMIT), -ENOMEM, or an
+ * error of tcp_conn_send().
  */
 int codec_send(struct tcp_conn *conn, const void *payload, size_t len);
 
-/** @brief A human-readable reason for an error of codec_peek(). */
+/** @brief A human-readable reason for an error of this module (a static
+ * string; "unknown codec error" for any other value). */
 const char *codec_strerror(int err);
 
 #endif /* MUDUO_NET_CODEC_H */
