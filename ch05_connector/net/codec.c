@@ -124,6 +124,13 @@ const char *codec_strerror(int err)
         return "frame length above the maximum";
     case -ENOMEM:
         return "out of memory";
+    /* What codec_send() passes on from tcp_conn_send(). */
+    case -ENOTCONN:
+        return "not connected";
+    case -EPIPE:
+        return "the peer is gone";
+    case -ESHUTDOWN:
+        return "the connection's loop is shutting down";
     default:
         return "unknown codec error";
     }

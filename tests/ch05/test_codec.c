@@ -227,6 +227,7 @@ START_TEST(lengths_above_the_maximum_are_refused)
     ck_assert_int_eq(codec_peek(&b, CODEC_MAX_FRAME_LIMIT, &p, &len), 0);
     ck_assert_str_eq(codec_strerror(-EMSGSIZE),
                      "frame length above the maximum");
+    ck_assert_str_eq(codec_strerror(-EPIPE), "the peer is gone");
     ck_assert_str_eq(codec_strerror(-EINVAL), "unknown codec error");
     buffer_destroy(&b);
 }
