@@ -135,7 +135,7 @@ memcheck:
 	@$(DEPS) build memcheck
 	@$(MAKE) --no-print-directory run-memcheck
 
-run-memcheck: $(TESTS)
+run-memcheck: $(TESTS) $(EXAMPLES)
 	@$(TOP)/tools/memcheck $(TESTS)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \

@@ -169,8 +169,8 @@ static void attempt_failed(struct connector *c, int err)
     c->state = CONNECTOR_WAITING;
     c->delay_us = c->delay_us > c->max_delay_us / 2 ? c->max_delay_us
                                                     : c->delay_us * 2;
-    log_info("connector: %s: %s; retrying in %lld ms", addr,
-             log_strerror(-err), (long long)(wait_us / 1000));
+    log_info("connector: %s: %s; retrying in %.1f ms", addr,
+             log_strerror(-err), (double)wait_us / 1000.0);
     if (c->cb.on_retry != NULL)
         c->cb.on_retry(c, err, wait_us, c->cb.ctx);
 }

@@ -26,8 +26,10 @@
  *   the same instant.
  * - connector_start(), connector_restart() and connector_stop() are
  *   thread-safe: from another thread they are queued to the loop and take
- *   effect there, in the order one thread called them. Everything else is
- *   loop thread only, and every callback runs in the loop thread.
+ *   effect there, in the order one thread called them. connector_new()
+ *   and the setters may run in any one thread before the first start;
+ *   everything else is loop thread only, and every callback runs in the
+ *   loop thread.
  * - connector_free() (loop thread) stops first: after it returns no timer,
  *   channel or fd of the connector is left, and no callback runs. It may
  *   be called from the connector's own callbacks. Its memory goes after

@@ -37,6 +37,7 @@ struct tcp_client {
     void *error_ctx;
     bool retry;          /* reconnect after a lost connection */
     bool connect_wanted; /* connect() asked, no disconnect() or stop() since */
+    bool connect_after_close; /* connect() asked while the old one closed */
     uint64_t next_conn_id;
 };
 
@@ -59,21 +60,45 @@ static void client_unref(struct tcp_client *client)
 
 /* --- the connection ------------------------------------------------------- */
 
-/* In the connection's loop, after the batch in which it closed: nothing
- * of that batch can refer to it. Drops the client's reference. */
-static void destroy_connection(struct event_loop *loop, void *ctx)
+/* A connection on its way out, with the client's reference to it and a
+ * hold on the client: the connection's last callback (down) may still
+ * call the client, even one that tcp_client_free() has let go. */
+struct conn_job {
+    struct tcp_client *client;
+    struct tcp_conn *conn;
+};
+
+static void destroy_connection(struct tcp_client *client,
+                               struct tcp_conn *conn)
 {
+    tcp_conn_destroyed(conn);
+    tcp_conn_unref(conn);
+    client_unref(client);
+}
+
+/* In the connection's loop, after the batch in which it closed: nothing
+ * of that batch can refer to it any more. */
+static void destroy_queued(struct event_loop *loop, void *ctx)
+{
+    struct conn_job *job = ctx;
     (void)loop;
-    tcp_conn_destroyed(ctx);
-    tcp_conn_unref(ctx);
+    destroy_connection(job->client, job->conn);
+    free(job);
 }
 
 static void queue_destroy(struct tcp_client *client, struct tcp_conn *conn)
 {
-    int err = event_loop_queue(client->loop, destroy_connection, conn);
-    if (err != 0)
+    struct conn_job *job = malloc(sizeof *job);
+    int err = -ENOMEM;
+    if (job != NULL) {
+        *job = (struct conn_job){client, conn};
+        err = event_loop_queue(client->loop, destroy_queued, job);
+    }
+    if (err != 0) {
+        free(job);
         log_error("%s: cannot queue the destruction of %s (%s); leaked",
                   client->name, tcp_conn_name(conn), log_strerror(-err));
+    }
 }
 
 /* The connection's close callback, last in its close path. */
@@ -85,7 +110,12 @@ static void connection_closed(struct tcp_conn *conn, void *owner)
     client->conn = NULL;
     pthread_mutex_unlock(&client->mutex);
     queue_destroy(client, conn); /* the client's reference */
-    if (client->retry && client->connect_wanted) {
+    if (!client->connect_wanted)
+        return;
+    if (client->connect_after_close) {
+        client->connect_after_close = false;
+        (void)connector_start(client->connector);
+    } else if (client->retry) {
         log_info("%s: connection lost; reconnecting to %s", client->name,
                  client->server_ip_port);
         (void)connector_restart(client->connector);
@@ -118,6 +148,7 @@ static void connected(struct connector *connector, int fd, void *ctx)
     }
     tcp_conn_set_callbacks(conn, &client->callbacks);
     tcp_conn_set_close_fn(conn, connection_closed, client);
+    client_ref(client); /* the connection's hold, until it is destroyed */
     pthread_mutex_lock(&client->mutex);
     ASSERT(client->conn == NULL);
     client->conn = conn;
@@ -137,16 +168,26 @@ static void connect_failed(struct connector *connector, int err, void *ctx)
 
 /* --- requests ------------------------------------------------------------- */
 
+/* Each of these may be called by the connection's down callback after
+ * tcp_client_free(): the client is then kept, without a connector, and
+ * they do nothing. */
 static void connect_in_loop(struct tcp_client *client)
 {
+    if (client->connector == NULL)
+        return;
     client->connect_wanted = true;
-    if (client->conn == NULL) /* else already connected */
+    if (client->conn == NULL)
         (void)connector_start(client->connector);
+    else if (!tcp_conn_connected(client->conn))
+        client->connect_after_close = true; /* a disconnect is under way */
 }
 
 static void disconnect_in_loop(struct tcp_client *client)
 {
+    if (client->connector == NULL)
+        return;
     client->connect_wanted = false;
+    client->connect_after_close = false;
     (void)connector_stop(client->connector);
     if (client->conn != NULL)
         tcp_conn_shutdown(client->conn);
@@ -154,7 +195,10 @@ static void disconnect_in_loop(struct tcp_client *client)
 
 static void stop_in_loop(struct tcp_client *client)
 {
+    if (client->connector == NULL)
+        return;
     client->connect_wanted = false;
+    client->connect_after_close = false;
     (void)connector_stop(client->connector);
 }
 
@@ -164,8 +208,7 @@ static void connect_request(struct event_loop *loop, void *ctx)
 {
     struct tcp_client *client = ctx;
     (void)loop;
-    if (client->connector != NULL)
-        connect_in_loop(client);
+    connect_in_loop(client);
     client_unref(client);
 }
 
@@ -173,8 +216,7 @@ static void disconnect_request(struct event_loop *loop, void *ctx)
 {
     struct tcp_client *client = ctx;
     (void)loop;
-    if (client->connector != NULL)
-        disconnect_in_loop(client);
+    disconnect_in_loop(client);
     client_unref(client);
 }
 
@@ -182,8 +224,7 @@ static void stop_request(struct event_loop *loop, void *ctx)
 {
     struct tcp_client *client = ctx;
     (void)loop;
-    if (client->connector != NULL)
-        stop_in_loop(client);
+    stop_in_loop(client);
     client_unref(client);
 }
 
@@ -306,7 +347,7 @@ static void teardown(struct tcp_client *client, bool from_functor)
     /* Its close path must not call back into a client that is gone. */
     tcp_conn_set_close_fn(conn, NULL, NULL);
     if (from_functor)
-        destroy_connection(client->loop, conn);
+        destroy_connection(client, conn);
     else
         queue_destroy(client, conn);
 }

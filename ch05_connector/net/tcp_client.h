@@ -14,8 +14,11 @@
  * - tcp_client_connect(), tcp_client_disconnect(), tcp_client_stop() and
  *   tcp_client_connection() are thread-safe; from another thread the
  *   first three are queued to the client's loop and take effect there, in
- *   the order one thread called them. The setters are loop thread only,
- *   before the first connect.
+ *   the order one thread called them. tcp_client_new() and the setters
+ *   may run in any one thread before the first connect (the client is
+ *   not shared yet); everything else is loop thread only.
+ * - A connect while connected does nothing; a connect while a disconnect
+ *   is under way connects again once the old connection has closed.
  * - Reconnection (tcp_client_set_retry()): when the connection is lost
  *   (the peer closed, a reset, an error), the connector starts again after
  *   a random wait below its initial delay, so that clients cut off at once
@@ -29,7 +32,9 @@
  *   events, so free may be called from the client's own callbacks. From
  *   any other thread free waits until the loop has done all of it, so the
  *   client's loop must be running; when it returns no callback of the
- *   client runs any more.
+ *   client runs any more. That last down callback may still call the
+ *   client's functions (a reconnect-on-down callback is common): after
+ *   free they do nothing. From anywhere else the client is gone.
  */
 #ifndef MUDUO_NET_TCP_CLIENT_H
 #define MUDUO_NET_TCP_CLIENT_H
