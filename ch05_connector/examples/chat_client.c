@@ -284,9 +284,8 @@ int main(int argc, char **argv)
         event_loop_free(c.loop);
         return 1;
     }
-    struct tcp_callbacks callbacks = {.on_connection = on_connection,
-                                      .on_message = on_message,
-                                      .ctx = &c};
+    struct tcp_callbacks callbacks = {
+        .on_connection = on_connection, .on_message = on_message, .ctx = &c};
     tcp_client_set_callbacks(c.client, &callbacks);
     tcp_client_set_error_callback(c.client, on_connect_error, &c);
     fprintf(stderr, "chat_client: connecting to %s:%ld\n", ip, port);

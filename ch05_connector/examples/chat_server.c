@@ -64,9 +64,9 @@ struct chat_copy {
 static void chat_join(struct chat *chat, struct tcp_conn *conn)
 {
     pthread_mutex_lock(&chat->mutex);
-    struct tcp_conn **grown = array_reserve(chat->conns, &chat->capacity,
-                                            chat->count + 1,
-                                            sizeof(struct tcp_conn *));
+    struct tcp_conn **grown =
+        array_reserve(chat->conns, &chat->capacity, chat->count + 1,
+                      sizeof(struct tcp_conn *));
     if (grown != NULL) {
         chat->conns = grown;
         tcp_conn_ref(conn);
@@ -128,8 +128,7 @@ static void chat_relay(const struct chat_copy *copy, const char *line,
         int err = codec_send(copy->conns[i], line, len);
         if (err != 0 && err != -ENOTCONN)
             log_warn("%s: line of %zu bytes not sent: %s",
-                     tcp_conn_name(copy->conns[i]), len,
-                     codec_strerror(err));
+                     tcp_conn_name(copy->conns[i]), len, codec_strerror(err));
     }
 }
 
@@ -233,9 +232,8 @@ int main(int argc, char **argv)
         pthread_mutex_destroy(&chat.mutex);
         return 1;
     }
-    struct tcp_callbacks callbacks = {.on_connection = on_connection,
-                                      .on_message = on_message,
-                                      .ctx = &chat};
+    struct tcp_callbacks callbacks = {
+        .on_connection = on_connection, .on_message = on_message, .ctx = &chat};
     tcp_server_set_callbacks(es.server, &callbacks);
     tcp_server_set_thread_count(es.server, (int)threads);
     int rc = example_server_run(&es);

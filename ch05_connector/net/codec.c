@@ -32,8 +32,8 @@ static void put_header(char *at, size_t len)
     memcpy(at, &be, sizeof be);
 }
 
-int codec_peek(const struct buffer *in, size_t max_frame,
-               const char **payload, size_t *len)
+int codec_peek(const struct buffer *in, size_t max_frame, const char **payload,
+               size_t *len)
 {
     size_t readable = buffer_readable(in);
     if (readable < CODEC_HEADER_LEN)

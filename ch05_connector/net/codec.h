@@ -44,12 +44,12 @@ struct tcp_conn;
  * @return 1: a complete frame (take it with codec_consume()); 0: not yet
  * (nothing consumed: wait for more bytes); -EBADMSG: a negative length;
  * -EMSGSIZE: a length above @p max_frame. On an error nothing is consumed.
- * @p payload and @p len are set only when it returns 1. The length is checked as soon as the header is in, before the payload
- * has arrived, so a peer cannot make us wait for (and buffer) a frame we
- * would refuse.
+ * @p payload and @p len are set only when it returns 1. The length is
+ * checked as soon as the header is in, before the payload has arrived, so
+ * a peer cannot make us wait for (and buffer) a frame we would refuse.
  */
-int codec_peek(const struct buffer *in, size_t max_frame,
-               const char **payload, size_t *len);
+int codec_peek(const struct buffer *in, size_t max_frame, const char **payload,
+               size_t *len);
 
 /** @brief Drops the frame that codec_peek() just returned (its header and
  * @p len bytes of payload) from @p in. Asserts that they are there. */
