@@ -32,8 +32,8 @@ static void put_header(char *at, size_t len)
     memcpy(at, &be, sizeof be);
 }
 
-int codec_peek(const struct buffer *in, size_t max_frame,
-               const char **payload, size_t *len)
+int codec_peek(const struct buffer *in, size_t max_frame, const char **payload,
+               size_t *len)
 {
     size_t readable = buffer_readable(in);
     if (readable < CODEC_HEADER_LEN)
@@ -124,6 +124,13 @@ const char *codec_strerror(int err)
         return "frame length above the maximum";
     case -ENOMEM:
         return "out of memory";
+    /* What codec_send() passes on from tcp_conn_send(). */
+    case -ENOTCONN:
+        return "not connected";
+    case -EPIPE:
+        return "the peer is gone";
+    case -ESHUTDOWN:
+        return "the connection's loop is shutting down";
     default:
         return "unknown codec error";
     }

@@ -35,6 +35,7 @@ struct tcp_conn;
 
 /**
  * @brief Looks for the next complete frame at the front of @p in.
+ * @param in        the bytes received so far (a connection's input).
  * @param max_frame largest payload accepted (0: CODEC_DEFAULT_MAX_FRAME;
  *                  above CODEC_MAX_FRAME_LIMIT it means that limit).
  * @param payload   set to the payload's first byte (inside @p in) when a
@@ -43,12 +44,12 @@ struct tcp_conn;
  * @return 1: a complete frame (take it with codec_consume()); 0: not yet
  * (nothing consumed: wait for more bytes); -EBADMSG: a negative length;
  * -EMSGSIZE: a length above @p max_frame. On an error nothing is consumed.
- * The length is checked as soon as the header is in, before the payload
- * has arrived, so a peer cannot make us wait for (and buffer) a frame we
- * would refuse.
+ * @p payload and @p len are set only when it returns 1. The length is
+ * checked as soon as the header is in, before the payload has arrived, so
+ * a peer cannot make us wait for (and buffer) a frame we would refuse.
  */
-int codec_peek(const struct buffer *in, size_t max_frame,
-               const char **payload, size_t *len);
+int codec_peek(const struct buffer *in, size_t max_frame, const char **payload,
+               size_t *len);
 
 /** @brief Drops the frame that codec_peek() just returned (its header and
  * @p len bytes of payload) from @p in. Asserts that they are there. */
@@ -75,7 +76,8 @@ int codec_encode(struct buffer *out, const void *payload, size_t len);
  */
 int codec_send(struct tcp_conn *conn, const void *payload, size_t len);
 
-/** @brief A human-readable reason for an error of this module (a static
+/** @brief A human-readable reason for an error of this module, those
+ * that codec_send() passes on from tcp_conn_send() included (a static
  * string; "unknown codec error" for any other value). */
 const char *codec_strerror(int err);
 

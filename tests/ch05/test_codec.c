@@ -87,8 +87,8 @@ static size_t frames_within(const size_t *sizes, size_t count, size_t bytes)
 START_TEST(frames_arrive_one_byte_at_a_time)
 {
     char stream[STREAM_FRAMES * (CODEC_HEADER_LEN + STREAM_MAX_BYTES)];
-    size_t total = build_stream(stream_sizes, STREAM_FRAMES, stream,
-                                sizeof stream);
+    size_t total =
+        build_stream(stream_sizes, STREAM_FRAMES, stream, sizeof stream);
     struct buffer in;
     buffer_init(&in);
     size_t next = 0;
@@ -96,8 +96,8 @@ START_TEST(frames_arrive_one_byte_at_a_time)
         ck_assert_int_eq(buffer_append(&in, stream + i, 1), 0);
         drain(&in, stream_sizes, STREAM_FRAMES, &next);
         /* A frame comes out exactly when its last byte is in. */
-        ck_assert_uint_eq(next, frames_within(stream_sizes, STREAM_FRAMES,
-                                              i + 1));
+        ck_assert_uint_eq(next,
+                          frames_within(stream_sizes, STREAM_FRAMES, i + 1));
     }
     ck_assert_uint_eq(next, STREAM_FRAMES);
     ck_assert_uint_eq(buffer_readable(&in), 0);
@@ -108,8 +108,8 @@ END_TEST
 START_TEST(frames_split_at_every_point)
 {
     char stream[STREAM_FRAMES * (CODEC_HEADER_LEN + STREAM_MAX_BYTES)];
-    size_t total = build_stream(stream_sizes, STREAM_FRAMES, stream,
-                                sizeof stream);
+    size_t total =
+        build_stream(stream_sizes, STREAM_FRAMES, stream, sizeof stream);
     for (size_t split = 0; split <= total; split++) {
         struct buffer in;
         buffer_init(&in);
@@ -118,8 +118,7 @@ START_TEST(frames_split_at_every_point)
         drain(&in, stream_sizes, STREAM_FRAMES, &next);
         ck_assert_uint_eq(next,
                           frames_within(stream_sizes, STREAM_FRAMES, split));
-        ck_assert_int_eq(buffer_append(&in, stream + split, total - split),
-                         0);
+        ck_assert_int_eq(buffer_append(&in, stream + split, total - split), 0);
         drain(&in, stream_sizes, STREAM_FRAMES, &next);
         ck_assert_uint_eq(next, STREAM_FRAMES);
         ck_assert_uint_eq(buffer_readable(&in), 0);
@@ -213,8 +212,8 @@ START_TEST(lengths_above_the_maximum_are_refused)
     ck_assert_int_eq(buffer_append_u32(&b, SMALL_MAX + 1), 0);
     expect_refused(&b, SMALL_MAX, -EMSGSIZE);
     buffer_retrieve_all(&b);
-    ck_assert_int_eq(buffer_append_u32(&b, (uint32_t)CODEC_DEFAULT_MAX_FRAME + 1),
-                     0);
+    ck_assert_int_eq(
+        buffer_append_u32(&b, (uint32_t)CODEC_DEFAULT_MAX_FRAME + 1), 0);
     expect_refused(&b, 0, -EMSGSIZE); /* 0: the default maximum */
     buffer_retrieve_all(&b);
     ck_assert_int_eq(buffer_append_u32(&b, INT32_MAX), 0);
@@ -227,6 +226,7 @@ START_TEST(lengths_above_the_maximum_are_refused)
     ck_assert_int_eq(codec_peek(&b, CODEC_MAX_FRAME_LIMIT, &p, &len), 0);
     ck_assert_str_eq(codec_strerror(-EMSGSIZE),
                      "frame length above the maximum");
+    ck_assert_str_eq(codec_strerror(-EPIPE), "the peer is gone");
     ck_assert_str_eq(codec_strerror(-EINVAL), "unknown codec error");
     buffer_destroy(&b);
 }
@@ -253,9 +253,8 @@ START_TEST(the_maximum_itself_is_accepted)
     /* One byte short: still waiting, not refused. */
     struct buffer partial;
     buffer_init(&partial);
-    ck_assert_int_eq(buffer_append(&partial, buffer_peek(&b),
-                                   buffer_readable(&b) - 1),
-                     0);
+    ck_assert_int_eq(
+        buffer_append(&partial, buffer_peek(&b), buffer_readable(&b) - 1), 0);
     ck_assert_int_eq(codec_peek(&partial, 0, &p, &len), 0);
     buffer_destroy(&partial);
     ck_assert_int_eq(codec_peek(&b, 0, &p, &len), 1);
@@ -321,12 +320,13 @@ START_TEST(encode_refuses_what_the_field_cannot_say)
 }
 END_TEST
 
-/* --- over a real connection ------------------------------------------------ */
+/* --- over a real connection ------------------------------------------------
+ */
 
 /* Sizes on both sides of codec_send()'s stack frame, and large ones that
  * the connection has to queue. */
-static const size_t wire_sizes[] = {0, 1, 1000, 1024, 1025, 4096, 0, 100000,
-                                    1 << 20, 7};
+static const size_t wire_sizes[] = {0,    1, 1000,   1024,    1025,
+                                    4096, 0, 100000, 1 << 20, 7};
 #define WIRE_FRAMES (sizeof wire_sizes / sizeof wire_sizes[0])
 #define WIRE_CHUNK 777 /* the client writes the stream in odd pieces */
 #define WIRE_TIMEOUT_MS 20000
@@ -346,8 +346,7 @@ static void log_on_connection(struct tcp_conn *conn, void *ctx)
         log->ups++;
         (void)tcp_conn_set_tcp_nodelay(conn, true);
         static const char tiny[1] = {'t'};
-        log->oversize_send =
-            codec_send(conn, tiny, CODEC_MAX_FRAME_LIMIT + 1);
+        log->oversize_send = codec_send(conn, tiny, CODEC_MAX_FRAME_LIMIT + 1);
         if (log->keep) {
             tcp_conn_ref(conn);
             log->kept = conn;
@@ -358,8 +357,8 @@ static void log_on_connection(struct tcp_conn *conn, void *ctx)
 }
 
 /* Echoes each whole frame as a frame of its own. */
-static void echo_frames(struct tcp_conn *conn, struct buffer *input,
-                        int64_t t, void *ctx)
+static void echo_frames(struct tcp_conn *conn, struct buffer *input, int64_t t,
+                        void *ctx)
 {
     struct frame_log *log = ctx;
     (void)t;
@@ -490,8 +489,8 @@ struct sender {
 /* Frame @p seq of sender @p id: its id, its number, then a pattern. */
 static size_t sender_frame(int id, int seq, char *out)
 {
-    size_t len = 8 + ((size_t)seq * 37 + (size_t)id * 11) %
-                         (SENDER_MAX_PAYLOAD - 8);
+    size_t len =
+        8 + ((size_t)seq * 37 + (size_t)id * 11) % (SENDER_MAX_PAYLOAD - 8);
     uint32_t words[2] = {(uint32_t)id, (uint32_t)seq};
     memcpy(out, words, sizeof words);
     fill_pattern(out + 8, len - 8, (unsigned)(id * 100000 + seq));
@@ -528,8 +527,8 @@ static void interleaved_reader_client(struct client_thread *ct)
         if (words[0] >= SENDER_THREADS || (int)words[1] != next[words[0]] ||
             sender_frame((int)words[0], (int)words[1], want) != len ||
             memcmp(want, got, len) != 0) {
-            client_fail(ct, "frame %d (%zu bytes) is not the one expected",
-                        n, len);
+            client_fail(ct, "frame %d (%zu bytes) is not the one expected", n,
+                        len);
             free(got);
             break;
         }
@@ -555,11 +554,11 @@ START_TEST(frames_from_several_threads_stay_whole)
     atomic_int failures = 0;
     struct sender senders[SENDER_THREADS];
     for (int i = 0; i < SENDER_THREADS; i++) {
-        senders[i] = (struct sender){.conn = log.kept, .id = i,
-                                     .failures = &failures};
-        ck_assert_int_eq(pthread_create(&senders[i].thread, NULL,
-                                        sender_main, &senders[i]),
-                         0);
+        senders[i] =
+            (struct sender){.conn = log.kept, .id = i, .failures = &failures};
+        ck_assert_int_eq(
+            pthread_create(&senders[i].thread, NULL, sender_main, &senders[i]),
+            0);
     }
     client_thread_finish(&ct, WIRE_TIMEOUT_MS);
     for (int i = 0; i < SENDER_THREADS; i++)
