@@ -195,11 +195,18 @@ static void attempt_done(struct channel *ch, void *ctx)
     (void)ch;
     int fd = end_attempt(c);
     int err = sockets_get_error(fd);
-    if (err == 0 && sockets_is_self_connect(fd)) {
-        /* Nobody listened on the port, and the kernel picked that very
-         * port for our side: we are talking to ourselves. That is a
-         * refusal in disguise, and holding on to it would also keep the
-         * port from the server we are waiting for. */
+    struct inet_address local;
+    if (err == 0)
+        err = -sockets_local_address(fd, &local);
+    if (err == 0 && inet_address_equal(&local, &c->server)) {
+        /* Connected, so the peer is the server; our own address is the
+         * server's too: we are talking to ourselves. Nobody listened on
+         * the port, and the kernel picked that very port for our side.
+         * That is a refusal in disguise, and holding on to it would also
+         * keep the port from the server we are waiting for. One
+         * getsockname() tells (sockets_is_self_connect() would ask for
+         * the peer as well), and its answer goes to the callee, which
+         * would otherwise ask again. */
         log_warn("connector: connected to itself; treated as refused");
         err = ECONNREFUSED;
     }
@@ -210,7 +217,7 @@ static void attempt_done(struct channel *ch, void *ctx)
     }
     c->delay_us = c->initial_delay_us;
     if (c->cb.on_connected != NULL)
-        c->cb.on_connected(c, fd, c->cb.ctx); /* the fd is theirs now */
+        c->cb.on_connected(c, fd, &local, c->cb.ctx); /* the fd is theirs */
     else
         close(fd);
 }

@@ -53,8 +53,11 @@ struct connector;
 #define CONNECTOR_MAX_DELAY_US ((int64_t)30 * 1000 * 1000)
 
 /** @brief Connected: @p fd is a connected, non-blocking, close-on-exec
- * socket, now owned by the callee, which must close it (or hand it on). */
+ * socket, now owned by the callee, which must close it (or hand it on).
+ * @p local is its own address (the peer's is the server address), valid
+ * during the call. */
 typedef void connector_connected_fn(struct connector *connector, int fd,
+                                    const struct inet_address *local,
                                     void *ctx);
 
 /** @brief An error that retrying cannot cure (a negative errno); the

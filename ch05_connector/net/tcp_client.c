@@ -5,7 +5,6 @@
 #include "base/log.h"
 #include "net/connector.h"
 #include "net/event_loop.h"
-#include "net/sockets.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -124,21 +123,16 @@ static void connection_closed(struct tcp_conn *conn, void *owner)
 
 /* The connector's success: the fd becomes a connection of this client.
  * From here on the connection owns the fd. */
-static void connected(struct connector *connector, int fd, void *ctx)
+static void connected(struct connector *connector, int fd,
+                      const struct inet_address *local, void *ctx)
 {
     struct tcp_client *client = ctx;
-    (void)connector;
     char name[TCP_CONN_NAME_MAX];
     snprintf(name, sizeof name, "%s-%s#%llu", client->name,
              client->server_ip_port,
              (unsigned long long)++client->next_conn_id);
-    struct inet_address local, peer;
-    if (sockets_local_address(fd, &local) != 0)
-        inet_address_any(&local, 0, false);
-    if (sockets_peer_address(fd, &peer) != 0)
-        peer = *connector_server_address(client->connector);
-    struct tcp_conn *conn =
-        tcp_conn_new(client->loop, name, fd, &local, &peer);
+    struct tcp_conn *conn = tcp_conn_new(client->loop, name, fd, local,
+                                         connector_server_address(connector));
     if (conn == NULL) {
         log_error("%s: no memory for a connection; closed", client->name);
         close(fd);

@@ -79,12 +79,15 @@ struct probe {
     bool start_again_on_connected;
 };
 
-static void on_connected(struct connector *c, int fd, void *ctx)
+static void on_connected(struct connector *c, int fd,
+                         const struct inet_address *local, void *ctx)
 {
     struct probe *p = ctx;
-    struct inet_address peer;
+    struct inet_address peer, own;
     p->peer_was_server = sockets_peer_address(fd, &peer) == 0 &&
-                         inet_address_equal(&peer, &p->server);
+                         inet_address_equal(&peer, &p->server) &&
+                         sockets_local_address(fd, &own) == 0 &&
+                         inet_address_equal(&own, local);
     test_close(fd);
     p->connected++;
     if (p->start_again_on_connected && p->connected == 1)
@@ -486,9 +489,11 @@ struct shared_probe {
     atomic_int retries;
 };
 
-static void shared_connected(struct connector *c, int fd, void *ctx)
+static void shared_connected(struct connector *c, int fd,
+                             const struct inet_address *local, void *ctx)
 {
     (void)c;
+    (void)local;
     test_close(fd);
     atomic_fetch_add(&((struct shared_probe *)ctx)->connected, 1);
 }
