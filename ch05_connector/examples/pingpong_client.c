@@ -241,8 +241,8 @@ static void on_connect_error(struct tcp_client *client, int err, void *ctx)
     fail_and_stop(s->pp, err);
 }
 
-/* Creates the session's client in its own loop (the setters are for the
- * loop's thread) and starts connecting. */
+/* Creates the session's client in its own loop, so that everything the
+ * session does happens in that loop's thread, and starts connecting. */
 static void session_start(struct event_loop *loop, void *ctx)
 {
     struct session *s = ctx;
