@@ -2,6 +2,7 @@
  * jittered delays up to the cap, self-connect, every error class, stop
  * and free in every state (also from its own callbacks and from other
  * threads), with no timer, channel or fd left behind. */
+#include "client_test.h"
 #include "connect_faults.h"
 #include "net_test.h"
 
@@ -34,21 +35,6 @@ static struct event_loop *new_loop(void)
     struct event_loop *loop = event_loop_new();
     ck_assert_msg(loop != NULL, "event_loop_new: %s", strerror(errno));
     return loop;
-}
-
-/* A socket bound to a free loopback port, listening or not: connecting to
- * a bound socket that does not listen is refused, and nobody else can
- * take its port meanwhile. */
-static int bound_socket(struct inet_address *addr, bool listening)
-{
-    int fd = sockets_create_nonblocking(AF_INET);
-    ck_assert_int_ge(fd, 0);
-    inet_address_loopback(addr, 0, false);
-    ck_assert_int_eq(sockets_bind(fd, addr), 0);
-    ck_assert_int_eq(sockets_local_address(fd, addr), 0);
-    if (listening)
-        ck_assert_int_eq(sockets_listen(fd), 0);
-    return fd;
 }
 
 /* Accepts and closes whatever connected to the listener. */
@@ -133,20 +119,6 @@ static struct connector *new_connector(struct probe *p,
     ck_assert_int_eq(connector_set_retry_delays(c, INITIAL_US, MAX_US), 0);
     p->connector = c;
     return c;
-}
-
-static void quit_loop(struct event_loop *loop, uint64_t id, void *ctx)
-{
-    (void)id;
-    (void)ctx;
-    event_loop_quit(loop);
-}
-
-/* Runs the loop for a while: for checking that nothing happens. */
-static void run_loop_for(struct event_loop *loop, int64_t us)
-{
-    ck_assert_uint_ne(event_loop_run_after(loop, us, quit_loop, NULL), 0);
-    ck_assert_int_eq(event_loop_run(loop), 0);
 }
 
 START_TEST(connects_to_a_listening_server)

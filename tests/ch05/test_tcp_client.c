@@ -3,6 +3,7 @@
  * and self-connects, free in every state (also from its callbacks and
  * from another thread while its connection lives in another loop), and a
  * thousand clients spread over a loop pool. */
+#include "client_test.h"
 #include "connect_faults.h"
 #include "net_test.h"
 
@@ -40,19 +41,6 @@ static struct event_loop *new_loop(void)
     struct event_loop *loop = event_loop_new();
     ck_assert_msg(loop != NULL, "event_loop_new: %s", strerror(errno));
     return loop;
-}
-
-static void quit_loop(struct event_loop *loop, uint64_t id, void *ctx)
-{
-    (void)id;
-    (void)ctx;
-    event_loop_quit(loop);
-}
-
-static void run_loop_for(struct event_loop *loop, int64_t us)
-{
-    ck_assert_uint_ne(event_loop_run_after(loop, us, quit_loop, NULL), 0);
-    ck_assert_int_eq(event_loop_run(loop), 0);
 }
 
 /* --- the server side ------------------------------------------------------- */
@@ -292,12 +280,8 @@ END_TEST
 START_TEST(stop_ends_connecting_until_the_next_connect)
 {
     struct event_loop *loop = new_loop();
-    int fd = sockets_create_nonblocking(AF_INET);
-    ck_assert_int_ge(fd, 0);
     struct inet_address addr;
-    inet_address_loopback(&addr, 0, false);
-    ck_assert_int_eq(sockets_bind(fd, &addr), 0);
-    ck_assert_int_eq(sockets_local_address(fd, &addr), 0);
+    int fd = bound_socket(&addr, false);
     struct client_side c = {0};
     struct tcp_client *client = new_client(&c, loop, &addr, true);
     ck_assert_int_eq(tcp_client_connect(client), 0);
@@ -349,13 +333,8 @@ END_TEST
 START_TEST(a_self_connect_is_never_a_connection)
 {
     struct event_loop *loop = new_loop();
-    int probe = sockets_create_nonblocking(AF_INET);
-    ck_assert_int_ge(probe, 0);
     struct inet_address addr;
-    inet_address_loopback(&addr, 0, false);
-    ck_assert_int_eq(sockets_bind(probe, &addr), 0);
-    ck_assert_int_eq(sockets_local_address(probe, &addr), 0);
-    test_close(probe); /* a free port of the ephemeral range */
+    test_close(bound_socket(&addr, false)); /* a free ephemeral port */
     struct client_side c = {0};
     struct tcp_client *client = new_client(&c, loop, &addr, true);
     tcp_client_set_local_address(client, &addr);
@@ -374,10 +353,7 @@ START_TEST(free_in_every_state_leaves_nothing_behind)
     struct server_side s = {0};
     struct inet_address addr, refused;
     struct tcp_server *server = echo_server(loop, &s, &addr);
-    int fd = sockets_create_nonblocking(AF_INET);
-    inet_address_loopback(&refused, 0, false);
-    ck_assert_int_eq(sockets_bind(fd, &refused), 0);
-    ck_assert_int_eq(sockets_local_address(fd, &refused), 0);
+    int fd = bound_socket(&refused, false);
     struct client_side idle = {0}, connecting = {0}, waiting = {0},
                        connected = {0}, on_up = {0}, on_message = {0};
     tcp_client_free(new_client(&idle, loop, &addr, true));
@@ -467,11 +443,8 @@ START_TEST(free_from_another_thread_waits_for_the_clients_loop)
     ck_assert_int_eq(atomic_load(&r.downs), 1);
     run_loop_until(loop, &s.downs, 1, TIMEOUT_MS);
     /* Waiting to retry, in the other loop. */
-    int fd = sockets_create_nonblocking(AF_INET);
     struct inet_address refused;
-    inet_address_loopback(&refused, 0, false);
-    ck_assert_int_eq(sockets_bind(fd, &refused), 0);
-    ck_assert_int_eq(sockets_local_address(fd, &refused), 0);
+    int fd = bound_socket(&refused, false);
     client = tcp_client_new(event_loop_thread_loop(t), &refused, "remote");
     ck_assert_ptr_nonnull(client);
     tcp_client_set_callbacks(client, &cb);
