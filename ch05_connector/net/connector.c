@@ -55,9 +55,14 @@ bool connector_error_is_retryable(int err)
 {
     switch (-err) {
     case ECONNREFUSED: /* nobody listens (yet): the classic retry */
+    case ECONNRESET:   /* the listener went away before it accepted us, */
+    case ECONNABORTED: /* as a server does when it crashes or restarts */
+    case ENOTCONN:     /* connected, then reset before we could look */
     case ETIMEDOUT:    /* no answer: the peer or the path may come back */
     case ENETUNREACH:  /* no route now: routes come and go */
     case EHOSTUNREACH:
+    case ENETDOWN:
+    case EHOSTDOWN:
     case EADDRINUSE:   /* our side ran short of ports: they are freed */
     case EADDRNOTAVAIL:
     case EAGAIN:
@@ -195,18 +200,20 @@ static void attempt_done(struct channel *ch, void *ctx)
     (void)ch;
     int fd = end_attempt(c);
     int err = sockets_get_error(fd);
-    struct inet_address local;
+    struct inet_address local, peer;
     if (err == 0)
         err = -sockets_local_address(fd, &local);
-    if (err == 0 && inet_address_equal(&local, &c->server)) {
-        /* Connected, so the peer is the server; our own address is the
-         * server's too: we are talking to ourselves. Nobody listened on
-         * the port, and the kernel picked that very port for our side.
-         * That is a refusal in disguise, and holding on to it would also
-         * keep the port from the server we are waiting for. One
-         * getsockname() tells (sockets_is_self_connect() would ask for
-         * the peer as well), and its answer goes to the callee, which
-         * would otherwise ask again. */
+    if (err == 0)
+        err = -sockets_peer_address(fd, &peer);
+    if (err == 0 && inet_address_equal(&local, &peer)) {
+        /* Nobody listened on the port, and the kernel picked that very
+         * port for our side: we are talking to ourselves (what
+         * sockets_is_self_connect() checks; here the two addresses are
+         * kept for the callee, which needs them anyway). That is a
+         * refusal in disguise, and holding on to it would also keep the
+         * port from the server we are waiting for. The peer is asked
+         * for, not taken to be the server address: a connect to 0.0.0.0
+         * reaches 127.0.0.1. */
         log_warn("connector: connected to itself; treated as refused");
         err = ECONNREFUSED;
     }
@@ -216,8 +223,8 @@ static void attempt_done(struct channel *ch, void *ctx)
         return;
     }
     c->delay_us = c->initial_delay_us;
-    if (c->cb.on_connected != NULL)
-        c->cb.on_connected(c, fd, &local, c->cb.ctx); /* the fd is theirs */
+    if (c->cb.on_connected != NULL) /* the fd is theirs from now on */
+        c->cb.on_connected(c, fd, &local, &peer, c->cb.ctx);
     else
         close(fd);
 }

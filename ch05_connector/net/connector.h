@@ -12,9 +12,11 @@
  * - Who holds the fd: the connector from socket() until the attempt ends;
  *   on success the callback (ownership moves with the call); on failure
  *   or stop the connector closes it, after removing its channel.
- * - Errors fall in two classes. A refusal or a passing shortage
- *   (ECONNREFUSED, ETIMEDOUT, ENETUNREACH, EHOSTUNREACH, EADDRINUSE,
- *   EADDRNOTAVAIL, EAGAIN) closes the socket and retries after a delay.
+ * - Errors fall in two classes. A refusal, a reset by a listener that
+ *   went away, or a passing shortage (ECONNREFUSED, ECONNRESET,
+ *   ECONNABORTED, ENOTCONN, ETIMEDOUT, ENETUNREACH, EHOSTUNREACH,
+ *   ENETDOWN, EHOSTDOWN, EADDRINUSE, EADDRNOTAVAIL, EAGAIN) closes the
+ *   socket and retries after a delay.
  *   A socket connected to itself (see sockets_is_self_connect()) counts
  *   as a refusal. Any other error (EACCES, EPERM, EAFNOSUPPORT, EINVAL,
  *   ...) cannot get better by waiting: the connector closes the socket,
@@ -54,10 +56,11 @@ struct connector;
 
 /** @brief Connected: @p fd is a connected, non-blocking, close-on-exec
  * socket, now owned by the callee, which must close it (or hand it on).
- * @p local is its own address (the peer's is the server address), valid
- * during the call. */
+ * @p local and @p peer are its two addresses (the connector read them to
+ * rule out a self-connect), valid during the call. */
 typedef void connector_connected_fn(struct connector *connector, int fd,
                                     const struct inet_address *local,
+                                    const struct inet_address *peer,
                                     void *ctx);
 
 /** @brief An error that retrying cannot cure (a negative errno); the

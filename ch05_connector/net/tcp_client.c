@@ -124,20 +124,26 @@ static void connection_closed(struct tcp_conn *conn, void *owner)
 /* The connector's success: the fd becomes a connection of this client.
  * From here on the connection owns the fd. */
 static void connected(struct connector *connector, int fd,
-                      const struct inet_address *local, void *ctx)
+                      const struct inet_address *local,
+                      const struct inet_address *peer, void *ctx)
 {
     struct tcp_client *client = ctx;
     char name[TCP_CONN_NAME_MAX];
     snprintf(name, sizeof name, "%s-%s#%llu", client->name,
              client->server_ip_port,
              (unsigned long long)++client->next_conn_id);
-    struct tcp_conn *conn = tcp_conn_new(client->loop, name, fd, local,
-                                         connector_server_address(connector));
+    (void)connector;
+    struct tcp_conn *conn = tcp_conn_new(client->loop, name, fd, local, peer);
     if (conn == NULL) {
         log_error("%s: no memory for a connection; closed", client->name);
         close(fd);
-        if (client->retry && client->connect_wanted)
+        if (client->retry) { /* as if it had been made and lost */
             (void)connector_restart(client->connector);
+            return;
+        }
+        client->connect_wanted = false; /* said, not left hanging */
+        if (client->on_error != NULL)
+            client->on_error(client, -ENOMEM, client->error_ctx);
         return;
     }
     tcp_conn_set_callbacks(conn, &client->callbacks);

@@ -66,12 +66,14 @@ struct probe {
 };
 
 static void on_connected(struct connector *c, int fd,
-                         const struct inet_address *local, void *ctx)
+                         const struct inet_address *local,
+                         const struct inet_address *peer, void *ctx)
 {
     struct probe *p = ctx;
-    struct inet_address peer, own;
-    p->peer_was_server = sockets_peer_address(fd, &peer) == 0 &&
-                         inet_address_equal(&peer, &p->server) &&
+    struct inet_address real_peer, own;
+    p->peer_was_server = sockets_peer_address(fd, &real_peer) == 0 &&
+                         inet_address_equal(&real_peer, &p->server) &&
+                         inet_address_equal(peer, &real_peer) &&
                          sockets_local_address(fd, &own) == 0 &&
                          inet_address_equal(&own, local);
     test_close(fd);
@@ -255,6 +257,63 @@ START_TEST(self_connect_is_a_refusal_not_a_connection)
 }
 END_TEST
 
+START_TEST(a_listener_that_goes_away_before_accepting_is_retried)
+{
+    /* The handshake is done by the kernel, then the listener closes with
+     * our connection still in its queue, as a crashing or restarting
+     * server does: the connection is reset. A client must come back. */
+    struct event_loop *loop = new_loop();
+    struct inet_address addr;
+    int listener = bound_socket(&addr, true);
+    struct probe p = {0};
+    p.stop_after = 1;
+    struct connector *c = new_connector(&p, loop, &addr);
+    ck_assert_int_eq(connector_start(c), 0);
+    test_close(listener);
+    run_loop_until(loop, &p.retries, 1, TIMEOUT_MS);
+    ck_assert_msg(connector_error_is_retryable(p.retry_err[0]),
+                  "retried with %d", p.retry_err[0]);
+    ck_assert_int_eq(p.errors, 0);
+    ck_assert_int_eq(p.connected, 0);
+    connector_free(c);
+    event_loop_free(loop);
+}
+END_TEST
+
+START_TEST(a_wildcard_server_address_is_checked_against_the_real_peer)
+{
+    /* A connect to 0.0.0.0:P reaches 127.0.0.1:P. The callee hears of
+     * the real peer, and a self-connect through it is still caught. */
+    struct event_loop *loop = new_loop();
+    struct inet_address addr, wildcard;
+    int listener = bound_socket(&addr, true);
+    inet_address_any(&wildcard, inet_address_port(&addr), false);
+    struct probe p = {0};
+    struct connector *c = new_connector(&p, loop, &wildcard);
+    p.server = addr; /* what the peer must be */
+    ck_assert_int_eq(connector_start(c), 0);
+    run_loop_until(loop, &p.connected, 1, TIMEOUT_MS);
+    ck_assert(p.peer_was_server);
+    connector_free(c);
+    ck_assert_int_eq(drain_listener(listener), 1);
+    test_close(listener);
+
+    struct inet_address self;
+    test_close(bound_socket(&self, false)); /* a free ephemeral port */
+    inet_address_any(&wildcard, inet_address_port(&self), false);
+    struct probe q = {0};
+    q.stop_after = 1;
+    c = new_connector(&q, loop, &wildcard);
+    connector_set_local_address(c, &self);
+    ck_assert_int_eq(connector_start(c), 0);
+    run_loop_until(loop, &q.retries, 1, TIMEOUT_MS);
+    ck_assert_int_eq(q.retry_err[0], -ECONNREFUSED);
+    ck_assert_int_eq(q.connected, 0);
+    connector_free(c);
+    event_loop_free(loop);
+}
+END_TEST
+
 START_TEST(stop_while_connecting_closes_the_socket)
 {
     struct event_loop *loop = new_loop();
@@ -379,9 +438,10 @@ START_TEST(start_from_its_own_callback_begins_after_the_batch)
 }
 END_TEST
 
-static const int retryable[] = {ECONNREFUSED, ETIMEDOUT, ENETUNREACH,
-                                EHOSTUNREACH, EADDRINUSE, EADDRNOTAVAIL,
-                                EAGAIN};
+static const int retryable[] = {
+    ECONNREFUSED, ECONNRESET, ECONNABORTED, ENOTCONN,  ETIMEDOUT,
+    ENETUNREACH,  EHOSTUNREACH, ENETDOWN,  EHOSTDOWN, EADDRINUSE,
+    EADDRNOTAVAIL, EAGAIN};
 static const int fatal[] = {EACCES, EPERM, EAFNOSUPPORT, EALREADY, EBADF,
                             EFAULT, ENOTSOCK, EINVAL};
 
@@ -462,10 +522,12 @@ struct shared_probe {
 };
 
 static void shared_connected(struct connector *c, int fd,
-                             const struct inet_address *local, void *ctx)
+                             const struct inet_address *local,
+                             const struct inet_address *peer, void *ctx)
 {
     (void)c;
     (void)local;
+    (void)peer;
     test_close(fd);
     atomic_fetch_add(&((struct shared_probe *)ctx)->connected, 1);
 }
@@ -562,6 +624,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, refusals_back_off_doubling_with_jitter_up_to_the_cap);
     tcase_add_test(tc, jitter_spreads_the_waits_over_half_the_delay);
     tcase_add_test(tc, self_connect_is_a_refusal_not_a_connection);
+    tcase_add_test(tc, a_listener_that_goes_away_before_accepting_is_retried);
+    tcase_add_test(tc,
+                   a_wildcard_server_address_is_checked_against_the_real_peer);
     tcase_add_test(tc, stop_while_connecting_closes_the_socket);
     tcase_add_test(tc, stop_while_waiting_cancels_the_retry);
     tcase_add_test(tc, free_in_every_state_leaves_nothing_behind);
