@@ -125,8 +125,17 @@ static void on_input(struct channel *ch, int64_t t, void *ctx)
         end_of_input(nc);
         return;
     }
-    if (tcp_conn_send(nc->conn, buf, (size_t)n) != 0)
-        return; /* the connection is going: its down callback ends us */
+    int err = tcp_conn_send(nc->conn, buf, (size_t)n);
+    if (err != 0) {
+        /* The connection is going (its down callback ends us), and these
+         * bytes with it: say so, and read no more. */
+        fprintf(stderr, "netcat: %s: input lost: %s\n", nc->target,
+                strerror(-err));
+        nc->status = 1;
+        nc->input_done = true;
+        (void)channel_disable_all(ch);
+        return;
+    }
     if (tcp_conn_output_bytes(nc->conn) >= NETCAT_HIGH_WATER)
         (void)channel_disable_reading(ch); /* until write-complete */
 }

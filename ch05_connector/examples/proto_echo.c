@@ -56,7 +56,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
         usage(stdout);
         return 0;
     }
