@@ -10,7 +10,7 @@
 
 /* Storage kept between commands; more than this, left by one large
  * command, is given back when the next command starts. */
-#define REQUEST_KEEP_BYTES (64 * 1024)
+#define REQUEST_KEEP_BYTES ((size_t)64 * 1024)
 #define REQUEST_KEEP_ARGS 1024
 #define REQUEST_FIRST_BYTES 64
 #define REQUEST_FIRST_ARGS 8
@@ -260,7 +260,9 @@ static int multibulk_arg(struct request_parser *p, const char *data,
         char c = data[*pos];
         if (c != '$') {
             /* Redis blanks line breaks out of an error text. */
-            char shown = c == '\r' || c == '\n' ? ' ' : c;
+            char shown = c;
+            if (c == '\r' || c == '\n')
+                shown = ' ';
             char what[32];
             snprintf(what, sizeof what, "expected '$', got '%c'", shown);
             return fail(p, what);

@@ -57,7 +57,7 @@ struct buffer;
 
 /** @brief Longest line (inline request, `*N` or `$LEN` header) that may be
  * pending without its end (Redis's PROTO_INLINE_MAX_SIZE). */
-#define REQUEST_MAX_INLINE (64 * 1024)
+#define REQUEST_MAX_INLINE ((size_t)64 * 1024)
 /** @brief Most arguments of a multibulk request (Redis: INT_MAX). */
 #define REQUEST_MAX_MULTIBULK 2147483647LL
 /** @brief Longest bulk string (Redis's proto-max-bulk-len default). */
