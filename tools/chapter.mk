@@ -49,7 +49,9 @@ LDLIBS := -pthread
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS = $(shell pkg-config --libs check)
 
-LIB_SRCS := $(wildcard base/*.c net/*.c)
+# mom/ holds an application's own modules (chapter 6 on); it goes into the
+# chapter's archive with the library, so tests link it the same way.
+LIB_SRCS := $(wildcard base/*.c net/*.c mom/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libmuduo.a
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
@@ -174,7 +176,7 @@ run-docs:
 	@mkdir -p $(BUILD)/docs
 	@( cat $(TOP)/docs/Doxyfile; \
 	   echo 'PROJECT_NAME = "muduo-c $(notdir $(CURDIR))"'; \
-	   echo 'INPUT = $(TOP)/docs/index.md $(TOP)/docs/glossary.md $(GUIDES) $(wildcard base/*.h net/*.h)'; \
+	   echo 'INPUT = $(TOP)/docs/index.md $(TOP)/docs/glossary.md $(GUIDES) $(wildcard base/*.h net/*.h mom/*.h)'; \
 	   echo 'IMAGE_PATH = $(TOP)/docs/diagrams $(TOP)/docs/bench'; \
 	   echo 'OUTPUT_DIRECTORY = $(BUILD)/docs'; \
 	   echo 'WARN_LOGFILE = $(BUILD)/docs/warnings.log' ) | doxygen - >/dev/null
