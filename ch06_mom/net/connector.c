@@ -148,32 +148,48 @@ static void retry_due(struct event_loop *loop, uint64_t timer_id, void *ctx)
     attempt(c);
 }
 
+/* Gives up: says so, and tells the user (last: the callback may free the
+ * connector). */
+static void give_up(struct connector *c, int err)
+{
+    char addr[INET_ADDRESS_STRLEN];
+    inet_address_to_string(&c->server, addr, sizeof addr);
+    log_error("connector: cannot connect to %s: %s; giving up", addr,
+              log_strerror(-err));
+    c->state = CONNECTOR_IDLE;
+    if (c->cb.on_error != NULL)
+        c->cb.on_error(c, err, c->cb.ctx);
+}
+
+/* The next attempt in @p wait_us: WAITING. @return false when no timer
+ * could be made; the connector has then given up. */
+static bool schedule_attempt(struct connector *c, int64_t wait_us)
+{
+    c->retry_timer = event_loop_run_after(c->loop, wait_us, retry_due, c);
+    if (c->retry_timer == 0) {
+        give_up(c, -ENOMEM);
+        return false;
+    }
+    c->state = CONNECTOR_WAITING;
+    return true;
+}
+
 /* The attempt failed with err: retry later, or give up and say so. Each
  * path ends with the user's callback, which may free the connector. */
 static void attempt_failed(struct connector *c, int err)
 {
-    char addr[INET_ADDRESS_STRLEN];
-    inet_address_to_string(&c->server, addr, sizeof addr);
     c->state = CONNECTOR_IDLE;
     if (!connector_error_is_retryable(err)) {
-        log_error("connector: cannot connect to %s: %s; giving up", addr,
-                  log_strerror(-err));
-        if (c->cb.on_error != NULL)
-            c->cb.on_error(c, err, c->cb.ctx);
+        give_up(c, err);
         return;
     }
     int64_t wait_us = jittered(c, c->delay_us);
-    c->retry_timer = event_loop_run_after(c->loop, wait_us, retry_due, c);
-    if (c->retry_timer == 0) {
-        log_error("connector: cannot schedule a retry to %s; giving up",
-                  addr);
-        if (c->cb.on_error != NULL)
-            c->cb.on_error(c, -ENOMEM, c->cb.ctx);
+    if (!schedule_attempt(c, wait_us))
         return;
-    }
-    c->state = CONNECTOR_WAITING;
     c->delay_us = c->delay_us > c->max_delay_us / 2 ? c->max_delay_us
                                                     : c->delay_us * 2;
+    char addr[INET_ADDRESS_STRLEN];
+    inet_address_to_string(&c->server, addr, sizeof addr);
     log_info("connector: %s: %s; retrying in %.1f ms", addr,
              log_strerror(-err), (double)wait_us / 1000.0);
     if (c->cb.on_retry != NULL)
@@ -255,8 +271,10 @@ static void attempt(struct connector *c)
         channel_destroy(&c->channel);
     channel_init(&c->channel, c->loop, fd, c);
     c->channel_ready = true;
-    /* A refused connect may come back as a hang-up or an error without
-     * writability: each of them ends the attempt. */
+    /* A refused connect is reported as a hang-up and an error along
+     * with writability, and the hang-up is dispatched first: whichever
+     * callback comes first ends the attempt, and channel_remove() there
+     * drops the rest of the batch's events. */
     channel_set_write_fn(&c->channel, attempt_done);
     channel_set_close_fn(&c->channel, attempt_done);
     channel_set_error_fn(&c->channel, attempt_done);
@@ -328,15 +346,8 @@ static void restart_in_loop(struct connector *c)
         return;
     stop_in_loop(c);
     c->delay_us = c->initial_delay_us;
-    int64_t wait_us = (int64_t)(next_random(c) % (uint64_t)c->delay_us);
-    c->retry_timer = event_loop_run_after(c->loop, wait_us, retry_due, c);
-    if (c->retry_timer == 0) {
-        log_error("connector: cannot schedule a reconnection; giving up");
-        if (c->cb.on_error != NULL)
-            c->cb.on_error(c, -ENOMEM, c->cb.ctx);
-        return;
-    }
-    c->state = CONNECTOR_WAITING;
+    (void)schedule_attempt(
+        c, (int64_t)(next_random(c) % (uint64_t)c->delay_us));
 }
 
 static void start_request(struct event_loop *loop, void *ctx)

@@ -128,11 +128,11 @@ static void connected(struct connector *connector, int fd,
                       const struct inet_address *peer, void *ctx)
 {
     struct tcp_client *client = ctx;
+    (void)connector;
     char name[TCP_CONN_NAME_MAX];
     snprintf(name, sizeof name, "%s-%s#%llu", client->name,
              client->server_ip_port,
              (unsigned long long)++client->next_conn_id);
-    (void)connector;
     struct tcp_conn *conn = tcp_conn_new(client->loop, name, fd, local, peer);
     if (conn == NULL) {
         log_error("%s: no memory for a connection; closed", client->name);
