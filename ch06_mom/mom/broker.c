@@ -1,0 +1,247 @@
+/* The broker: a tcp_server whose connections each get a session, one
+ * shard per I/O loop, and the graceful stop. */
+#include "mom/broker.h"
+
+#include "base/assertion.h"
+#include "base/log.h"
+#include "base/timestamp.h"
+#include "mom/broker_internal.h"
+#include "mom/commands.h"
+#include "mom/reply.h"
+#include "mom/session.h"
+#include "mom/shard.h"
+#include "mom/spill.h"
+#include "net/event_loop.h"
+#include "net/inet_address.h"
+#include "net/tcp_server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How often a stop checks whether the clients' output has drained. */
+#define STOP_POLL_US 10000
+
+struct shard *broker_shard_of(struct broker *b, struct event_loop *loop)
+{
+    for (int i = 0; i < b->shard_count; i++) {
+        if (b->shards[i].loop == loop)
+            return &b->shards[i];
+    }
+    ASSERT(!"a connection on a loop that is not the broker's");
+    return NULL;
+}
+
+static void on_thread_start(struct event_loop *loop, void *ctx)
+{
+    struct broker *b = ctx;
+    int i = atomic_fetch_add(&b->shards_ready, 1);
+    ASSERT(i < b->shard_count);
+    b->shards[i].loop = loop;
+}
+
+/* Refused connections get Redis's error, then are closed after it. */
+static void refuse(struct session *s, const char *error)
+{
+    struct buffer *out = &s->shard->scratch;
+    buffer_retrieve_all(out);
+    struct reply r = {.buf = out, .err = 0};
+    reply_error(&r, error);
+    session_output(s, buffer_peek(out), buffer_readable(out), false);
+    buffer_retrieve_all(out);
+    s->close_after_reply = true;
+}
+
+static void on_connection(struct tcp_conn *conn, void *ctx)
+{
+    struct broker *b = ctx;
+    if (!tcp_conn_connected(conn)) {
+        struct session *s = tcp_conn_context(conn);
+        if (s != NULL) {
+            tcp_conn_set_context(conn, NULL);
+            session_free(s);
+            atomic_fetch_sub(&b->count.clients, 1);
+        }
+        return;
+    }
+    struct shard *sh = broker_shard_of(b, tcp_conn_loop(conn));
+    struct session *s = session_new(sh, conn);
+    if (s == NULL) {
+        log_error("%s: no memory for a session", tcp_conn_name(conn));
+        tcp_conn_force_close(conn);
+        return;
+    }
+    tcp_conn_set_context(conn, s);
+    atomic_fetch_add(&b->count.connections, 1);
+    int_fast64_t clients = atomic_fetch_add(&b->count.clients, 1) + 1;
+    (void)tcp_conn_set_tcp_nodelay(conn, true);
+    if (atomic_load(&b->stopping)) {
+        session_kill(s, NULL);
+    } else if ((uint64_t)clients > b->config->max_clients) {
+        atomic_fetch_add(&b->count.rejected, 1);
+        refuse(s, "ERR max number of clients reached");
+    }
+}
+
+static void on_message(struct tcp_conn *conn, struct buffer *in,
+                       int64_t receive_time_us, void *ctx)
+{
+    (void)receive_time_us;
+    struct broker *b = ctx;
+    struct session *s = tcp_conn_context(conn);
+    if (s == NULL)
+        return;
+    struct request req;
+    int r = 0;
+    /* After QUIT or an error, Redis reads no further: neither do we. */
+    while (!s->close_after_reply && !s->closing &&
+           (r = request_parser_next(&s->parser, in, &req)) == 1)
+        command_execute(s, &req);
+    if (s->close_after_reply || s->closing) {
+        buffer_retrieve_all(in);
+        return;
+    }
+    if (r == -EPROTO) {
+        char text[REQUEST_ERROR_CAP + 8];
+        snprintf(text, sizeof text, "ERR %s", request_parser_error(&s->parser));
+        refuse(s, text);
+        return;
+    }
+    if (r == -ENOMEM) {
+        session_kill(s, "out of memory for a request");
+        return;
+    }
+    if (buffer_readable(in) > b->config->query_buffer_limit)
+        session_kill(s, "query buffer limit reached");
+}
+
+static void on_write_complete(struct tcp_conn *conn, void *ctx)
+{
+    (void)ctx;
+    struct session *s = tcp_conn_context(conn);
+    if (s != NULL)
+        session_write_complete(s);
+}
+
+struct broker *broker_new(struct event_loop *loop,
+                          const struct broker_config *config)
+{
+    struct inet_address addr;
+    if (config->port < 0 || config->port > 65535 ||
+        inet_address_from_ip(&addr, config->bind, (uint16_t)config->port) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct broker *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return NULL;
+    b->config = config;
+    b->loop = loop;
+    b->shard_count = config->threads > 0 ? config->threads : 1;
+    int err = interest_init(&b->interest, b->shard_count);
+    if (err != 0) {
+        free(b);
+        errno = -err;
+        return NULL;
+    }
+    b->shards = calloc((size_t)b->shard_count, sizeof *b->shards);
+    for (int i = 0; b->shards != NULL && i < b->shard_count && err == 0; i++)
+        err = shard_init(&b->shards[i], b, i);
+    b->server = b->shards == NULL || err != 0
+                    ? NULL
+                    : tcp_server_new(loop, &addr, "momd", 0);
+    if (b->server == NULL) {
+        int saved = b->shards == NULL || err != 0 ? ENOMEM : errno;
+        for (int i = 0; b->shards != NULL && i < b->shard_count; i++)
+            shard_destroy(&b->shards[i]);
+        free(b->shards);
+        interest_destroy(&b->interest);
+        free(b);
+        errno = saved;
+        return NULL;
+    }
+    atomic_init(&b->next_id, 1);
+    tcp_server_set_thread_count(b->server, config->threads);
+    tcp_server_set_thread_init(b->server, on_thread_start, b);
+    struct tcp_callbacks cb = {
+        .on_connection = on_connection,
+        .on_message = on_message,
+        .on_write_complete = on_write_complete,
+        .ctx = b,
+    };
+    tcp_server_set_callbacks(b->server, &cb);
+    return b;
+}
+
+int broker_port(const struct broker *b)
+{
+    struct inet_address addr;
+    if (tcp_server_listen_address(b->server, &addr) != 0)
+        return -1;
+    return inet_address_port(&addr);
+}
+
+int broker_start(struct broker *b)
+{
+    /* Spill files are named after the port: a broker that crashed on
+     * this port left its files under the same prefix. */
+    snprintf(b->spill_prefix, sizeof b->spill_prefix, "momd-%d-",
+             broker_port(b));
+    int removed = spill_remove_stale(b->config->spill_dir, b->spill_prefix);
+    if (removed > 0)
+        log_warn("removed %d spill file(s) left in %s", removed,
+                 b->config->spill_dir);
+    b->started_us = timestamp_mono_us();
+    int err = tcp_server_start(b->server);
+    if (err == 0)
+        ASSERT(atomic_load(&b->shards_ready) == b->shard_count);
+    return err;
+}
+
+static void check_drained(struct event_loop *loop, uint64_t timer_id,
+                          void *ctx)
+{
+    (void)timer_id;
+    struct broker *b = ctx;
+    if (atomic_load(&b->count.pending) > 0 &&
+        timestamp_mono_us() < b->stop_deadline_us)
+        return;
+    if (atomic_load(&b->count.pending) > 0)
+        log_warn("stop: %ld client(s) still had output after %llu ms",
+                 (long)atomic_load(&b->count.pending),
+                 (unsigned long long)b->config->shutdown_timeout_ms);
+    event_loop_cancel_timer(loop, b->stop_timer);
+    b->stop_timer = 0;
+    if (b->stopped != NULL)
+        b->stopped(b, b->stopped_ctx);
+}
+
+void broker_stop(struct broker *b, broker_stopped_fn *done, void *ctx)
+{
+    event_loop_assert_in_loop_thread(b->loop);
+    atomic_store(&b->stopping, true);
+    b->stopped = done;
+    b->stopped_ctx = ctx;
+    b->stop_deadline_us =
+        timestamp_mono_us() + (int64_t)b->config->shutdown_timeout_ms * 1000;
+    if (b->stop_timer == 0)
+        b->stop_timer = event_loop_run_every(b->loop, STOP_POLL_US,
+                                             check_drained, b);
+}
+
+void broker_free(struct broker *b)
+{
+    if (b == NULL)
+        return;
+    if (b->stop_timer != 0)
+        event_loop_cancel_timer(b->loop, b->stop_timer);
+    /* Closes every connection (each session goes with its down callback)
+     * and runs what the loops still had queued, then stops them. */
+    tcp_server_free(b->server);
+    for (int i = 0; i < b->shard_count; i++)
+        shard_destroy(&b->shards[i]);
+    free(b->shards);
+    interest_destroy(&b->interest);
+    free(b);
+}

@@ -1,0 +1,78 @@
+/**
+ * @file broker_internal.h
+ * @brief The broker's own state, shared by its modules (shard, session,
+ * commands); a program that runs a broker includes broker.h only.
+ *
+ * Threads: the broker is created, started and freed in its base loop's
+ * thread. Each I/O loop owns one shard (shard.h) and the sessions of the
+ * connections it serves. What several loops read or write is here, and
+ * each field says how it is guarded: immutable after start, atomic, or
+ * the interest table's own mutex.
+ */
+#ifndef MUDUO_MOM_BROKER_INTERNAL_H
+#define MUDUO_MOM_BROKER_INTERNAL_H
+
+#include "mom/broker.h"
+#include "mom/config.h"
+#include "mom/interest.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct shard;
+struct tcp_server;
+
+/** @brief The Redis version whose behaviour the broker follows; reported
+ * where clients look for a version (HELLO, INFO). */
+#define BROKER_REDIS_VERSION "7.0.15"
+/** @brief The broker's own version. */
+#define BROKER_VERSION "0.6.0"
+
+/** @brief Counters that every loop adds to (relaxed atomics: figures for
+ * INFO, not synchronisation). */
+struct broker_counters {
+    atomic_uint_fast64_t connections;   /**< Accepted, ever. */
+    atomic_uint_fast64_t rejected;      /**< Refused: max clients. */
+    atomic_uint_fast64_t commands;      /**< Commands executed. */
+    atomic_uint_fast64_t published;     /**< PUBLISH and SPUBLISH. */
+    atomic_uint_fast64_t delivered;     /**< Pushes queued to subscribers. */
+    atomic_uint_fast64_t bytes_out;     /**< Bytes queued to clients. */
+    atomic_uint_fast64_t spilled_bytes; /**< Written to spill files, ever. */
+    atomic_uint_fast64_t dropped;       /**< Pushes lost to drop-oldest. */
+    atomic_uint_fast64_t slow_closed;   /**< Closed by the disconnect policy. */
+    atomic_int_fast64_t clients;        /**< Connected now. */
+    atomic_int_fast64_t disk_bytes;     /**< In spill files now. */
+    atomic_int_fast64_t pending;        /**< Sessions with output not
+                                             yet written to their socket. */
+};
+
+/** @brief The broker. */
+struct broker {
+    /* Immutable after broker_start(). */
+    const struct broker_config *config; /**< The caller's settings. */
+    struct event_loop *loop;      /**< The base loop (accepts). */
+    struct tcp_server *server;    /**< Listens, owns the connections. */
+    struct shard *shards;         /**< One per I/O loop. */
+    int shard_count;              /**< How many. */
+    int64_t started_us;           /**< For INFO's uptime. */
+    char spill_prefix[64];        /**< Names of this broker's spill files. */
+
+    /* Thread-safe. */
+    struct interest interest;     /**< Who is interested in what. */
+    struct broker_counters count; /**< Figures for INFO. */
+    atomic_int shards_ready;      /**< Shards whose loop has started. */
+    atomic_uint_fast64_t next_id; /**< Client ids, from 1. */
+    atomic_bool stopping;         /**< New connections are turned away. */
+
+    /* Base loop only. */
+    uint64_t stop_timer;          /**< Polls the drain during a stop. */
+    int64_t stop_deadline_us;     /**< When the drain gives up. */
+    broker_stopped_fn *stopped;   /**< Told when the stop is done. */
+    void *stopped_ctx;            /**< Its context. */
+};
+
+/** @brief The shard of @p loop, one of the broker's I/O loops. */
+struct shard *broker_shard_of(struct broker *b, struct event_loop *loop);
+
+#endif /* MUDUO_MOM_BROKER_INTERNAL_H */

@@ -1,0 +1,198 @@
+#include "mom/interest.h"
+
+#include "base/array.h"
+#include "base/assertion.h"
+#include "mom/glob.h"
+#include "mom/reply.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+/* The value of a name in a table: its total and one count per loop. */
+struct counts {
+    uint64_t total;
+    uint64_t loop_mask; /* bit i set while per_loop[i] > 0 */
+    uint32_t per_loop[];
+};
+
+int interest_init(struct interest *in, int loops)
+{
+    if (loops < 1 || loops > INTEREST_MAX_LOOPS)
+        return -EINVAL;
+    pthread_mutex_init(&in->mu, NULL);
+    in->loops = loops;
+    for (int k = 0; k < INTEREST_KINDS; k++)
+        dict_init(&in->tables[k]);
+    return 0;
+}
+
+void interest_destroy(struct interest *in)
+{
+    for (int k = 0; k < INTEREST_KINDS; k++) {
+        struct dict_iter it;
+        dict_iter_init(&it, &in->tables[k]);
+        for (struct dict_entry *e; (e = dict_next(&it)) != NULL;)
+            free(e->value);
+        dict_destroy(&in->tables[k]);
+    }
+    pthread_mutex_destroy(&in->mu);
+}
+
+int interest_add(struct interest *in, enum interest_kind kind,
+                 const char *name, size_t len, int loop)
+{
+    ASSERT(loop >= 0 && loop < in->loops);
+    int err = 0;
+    pthread_mutex_lock(&in->mu);
+    struct dict_entry *e = dict_find(&in->tables[kind], name, len);
+    if (e == NULL) {
+        struct counts *c = calloc(1, sizeof *c +
+                                         (size_t)in->loops * sizeof(uint32_t));
+        if (c == NULL || (e = dict_add(&in->tables[kind], name, len, c)) == NULL) {
+            free(c);
+            err = -ENOMEM;
+        }
+    }
+    if (err == 0) {
+        struct counts *c = e->value;
+        c->total++;
+        c->per_loop[loop]++;
+        c->loop_mask |= (uint64_t)1 << loop;
+    }
+    pthread_mutex_unlock(&in->mu);
+    return err;
+}
+
+void interest_remove(struct interest *in, enum interest_kind kind,
+                     const char *name, size_t len, int loop)
+{
+    pthread_mutex_lock(&in->mu);
+    struct dict_entry *e = dict_find(&in->tables[kind], name, len);
+    ASSERT(e != NULL);
+    struct counts *c = e->value;
+    ASSERT(c->per_loop[loop] > 0);
+    c->total--;
+    if (--c->per_loop[loop] == 0)
+        c->loop_mask &= ~((uint64_t)1 << loop);
+    if (c->total == 0) {
+        dict_delete(&in->tables[kind], e);
+        free(c);
+    }
+    pthread_mutex_unlock(&in->mu);
+}
+
+void interest_plan_init(struct interest_plan *plan)
+{
+    plan->receivers = 0;
+    plan->channel_loops = 0;
+    plan->patterns = NULL;
+    plan->pattern_count = 0;
+    plan->pattern_cap = 0;
+    buffer_init(&plan->names);
+}
+
+void interest_plan_destroy(struct interest_plan *plan)
+{
+    free(plan->patterns);
+    buffer_destroy(&plan->names);
+}
+
+static int plan_pattern(struct interest_plan *plan, const struct dict_entry *e)
+{
+    const struct counts *c = e->value;
+    struct interest_match *p = array_reserve(plan->patterns, &plan->pattern_cap,
+                                             plan->pattern_count + 1,
+                                             sizeof *p);
+    if (p == NULL)
+        return -ENOMEM;
+    plan->patterns = p;
+    size_t off = buffer_readable(&plan->names);
+    if (buffer_append(&plan->names, e->key, e->key_len) != 0)
+        return -ENOMEM;
+    p[plan->pattern_count++] = (struct interest_match){
+        .name_off = off, .name_len = e->key_len, .loops = c->loop_mask};
+    plan->receivers += (long long)c->total;
+    return 0;
+}
+
+int interest_plan(struct interest *in, enum interest_kind kind,
+                  const char *channel, size_t len, struct interest_plan *plan)
+{
+    ASSERT(kind == INTEREST_CHANNEL || kind == INTEREST_SHARD);
+    plan->receivers = 0;
+    plan->channel_loops = 0;
+    plan->pattern_count = 0;
+    buffer_retrieve_all(&plan->names);
+    int err = 0;
+    pthread_mutex_lock(&in->mu);
+    const struct dict_entry *e = dict_find(&in->tables[kind], channel, len);
+    if (e != NULL) {
+        const struct counts *c = e->value;
+        plan->receivers = (long long)c->total;
+        plan->channel_loops = c->loop_mask;
+    }
+    if (kind == INTEREST_CHANNEL) {
+        /* Every pattern is tried: the work grows with the number of
+         * distinct patterns, as in Redis, and each match is bounded by
+         * glob_match(). */
+        struct dict_iter it;
+        dict_iter_init(&it, &in->tables[INTEREST_PATTERN]);
+        while (err == 0 && (e = dict_next(&it)) != NULL) {
+            if (glob_match(e->key, e->key_len, channel, len))
+                err = plan_pattern(plan, e);
+        }
+    }
+    pthread_mutex_unlock(&in->mu);
+    if (err != 0) {
+        plan->receivers = 0;
+        plan->channel_loops = 0;
+        plan->pattern_count = 0;
+    }
+    return err;
+}
+
+uint64_t interest_count(struct interest *in, enum interest_kind kind,
+                        const char *name, size_t len)
+{
+    pthread_mutex_lock(&in->mu);
+    const struct dict_entry *e = dict_find(&in->tables[kind], name, len);
+    uint64_t n = e == NULL ? 0 : ((const struct counts *)e->value)->total;
+    pthread_mutex_unlock(&in->mu);
+    return n;
+}
+
+uint64_t interest_names(struct interest *in, enum interest_kind kind)
+{
+    pthread_mutex_lock(&in->mu);
+    uint64_t n = dict_size(&in->tables[kind]);
+    pthread_mutex_unlock(&in->mu);
+    return n;
+}
+
+void interest_list(struct interest *in, enum interest_kind kind,
+                   const char *pattern, size_t pattern_len, struct reply *r)
+{
+    /* The count comes first on the wire, so the names are gathered into
+     * a side buffer; the reply is written once the lock is released. */
+    struct reply names = {.buf = NULL, .err = 0};
+    struct buffer side;
+    buffer_init(&side);
+    names.buf = &side;
+    size_t count = 0;
+    pthread_mutex_lock(&in->mu);
+    struct dict_iter it;
+    dict_iter_init(&it, &in->tables[kind]);
+    for (const struct dict_entry *e; (e = dict_next(&it)) != NULL;) {
+        if (pattern == NULL ||
+            glob_match(pattern, pattern_len, e->key, e->key_len)) {
+            reply_bulk(&names, e->key, e->key_len);
+            count++;
+        }
+    }
+    pthread_mutex_unlock(&in->mu);
+    if (names.err != 0 && r->err == 0)
+        r->err = names.err;
+    reply_array(r, count);
+    reply_raw(r, buffer_peek(&side), buffer_readable(&side));
+    buffer_destroy(&side);
+}

@@ -1,0 +1,106 @@
+/**
+ * @file shard.h
+ * @brief The part of the broker that one I/O loop owns: the subscribers of
+ * its connections, and the output it has yet to hand to them or to the
+ * other loops.
+ *
+ * Each loop keeps its own tables, name -> the subscriptions of its own
+ * sessions, for channels, patterns and shard channels. A message reaches
+ * a loop once (a hand-off carrying references to encoded pushes), and the
+ * loop finds its subscribers in its own tables: no lock, and no pointer
+ * from one loop into another. The broker-wide counts that tell a
+ * publisher which loops to reach are in interest.h.
+ *
+ * Output is gathered during a batch of events and written at its end:
+ * a session's replies and pushes go to its staging buffer, and the hand-
+ * offs for other loops to one outbox per loop; shard_flush(), queued once
+ * per batch, sends each session's bytes in one write and each outbox as
+ * one queued call. So a pipelined burst of publishes costs one write per
+ * subscriber and one wakeup per loop, not one per message.
+ *
+ * Contract: loop thread only, except shard_deliver_batch's hand-off,
+ * which another loop queues with event_loop_queue().
+ */
+#ifndef MUDUO_MOM_SHARD_H
+#define MUDUO_MOM_SHARD_H
+
+#include "base/list.h"
+#include "mom/dict.h"
+#include "mom/interest.h"
+#include "net/buffer.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct broker;
+struct event_loop;
+struct message;
+struct session;
+
+/** @brief A name that local sessions subscribe to, and who they are. */
+struct topic {
+    struct list_node subscriptions; /**< struct subscription.in_topic */
+};
+
+/** @brief One session subscribed to one name. */
+struct subscription {
+    struct list_node in_topic;   /**< In the topic's list. */
+    struct list_node in_session; /**< In the session's list, in order. */
+    struct session *session;     /**< Who. */
+    struct dict_entry *topic;    /**< The shard's entry: name, topic. */
+    struct dict_entry *own;      /**< The session's entry for it. */
+    enum interest_kind kind;     /**< Channel, pattern or shard channel. */
+};
+
+/** @brief Messages on their way to one other loop. */
+struct outbox {
+    struct message **messages; /**< References, in publish order. */
+    size_t count;              /**< How many. */
+    size_t cap;                /**< Room. */
+};
+
+/** @brief A loop's share of the broker. */
+struct shard {
+    struct broker *broker;    /**< Immutable. */
+    struct event_loop *loop;  /**< Immutable once the loop has started. */
+    int index;                /**< Immutable: bit of this loop in masks. */
+    struct dict topics[INTEREST_KINDS]; /**< name -> struct topic */
+    struct list_node dirty;   /**< Sessions with staged output. */
+    bool flush_queued;        /**< shard_flush() is queued. */
+    struct outbox *outboxes;  /**< One per loop (this one's unused). */
+    struct interest_plan plan; /**< Reused by every publish. */
+    struct buffer scratch;    /**< Reused to build replies and chunks. */
+};
+
+/** @brief Sets up shard @p index of @p b (its loop comes later).
+ * @return 0 or -ENOMEM. */
+int shard_init(struct shard *sh, struct broker *b, int index);
+/** @brief Frees what the shard holds; its sessions must be gone. */
+void shard_destroy(struct shard *sh);
+
+/**
+ * @brief Subscribes @p s to @p name in @p kind, here and in the broker's
+ * interest table.
+ * @return 1 when new, 0 when @p s already was, -ENOMEM.
+ */
+int shard_subscribe(struct shard *sh, struct session *s,
+                    enum interest_kind kind, const char *name, size_t len);
+/** @brief Ends the subscription @p sub (here and in the interest table)
+ * and frees it. */
+void shard_unsubscribe(struct shard *sh, struct subscription *sub);
+
+/**
+ * @brief A PUBLISH (INTEREST_CHANNEL) or SPUBLISH (INTEREST_SHARD) from a
+ * session of this loop: plans it, encodes each push once, delivers to the
+ * local subscribers and puts the rest in the outboxes.
+ * @return the number of receivers (the reply), or -ENOMEM.
+ */
+long long shard_publish(struct shard *sh, enum interest_kind kind,
+                        const char *channel, size_t channel_len,
+                        const char *payload, size_t payload_len);
+
+/** @brief Marks @p s as having staged output, and makes sure that
+ * shard_flush() runs after the current batch. */
+void shard_mark_dirty(struct shard *sh, struct session *s);
+
+#endif /* MUDUO_MOM_SHARD_H */
