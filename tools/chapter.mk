@@ -21,7 +21,8 @@
 #   make clean
 #
 # Missing tools (Check, valgrind, doxygen, ...) are installed by tools/deps
-# on Debian when run as root; otherwise it prints the command to run.
+# on Debian when run as root; otherwise it prints the command to run. A
+# chapter whose tests need more names those purposes in TEST_DEPS.
 
 ifndef CHAPTER
 $(error set CHAPTER (two digits) before including chapter.mk)
@@ -127,14 +128,14 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_OBJS) $(LIB)
 # --- checks ------------------------------------------------------------------
 
 test:
-	@$(DEPS) build
+	@$(DEPS) build $(TEST_DEPS)
 	@$(MAKE) --no-print-directory run-tests
 
 run-tests: $(TESTS) $(EXAMPLES)
 	@$(TOP)/tools/run-tests $(CH_LABEL) $(TESTS)
 
 memcheck:
-	@$(DEPS) build memcheck
+	@$(DEPS) build memcheck $(TEST_DEPS)
 	@$(MAKE) --no-print-directory run-memcheck
 
 run-memcheck: $(TESTS) $(EXAMPLES)
@@ -143,14 +144,14 @@ run-memcheck: $(TESTS) $(EXAMPLES)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 asan:
-	@$(DEPS) build
+	@$(DEPS) build $(TEST_DEPS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 \
 	$(MAKE) --no-print-directory run-tests BUILD=build-asan \
 		SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g"
 
 tsan:
-	@$(DEPS) build
+	@$(DEPS) build $(TEST_DEPS)
 	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	$(MAKE) --no-print-directory run-tests BUILD=build-tsan \
 		SANITIZE="-fsanitize=thread" CFLAGS="-O1 -g"
