@@ -98,7 +98,11 @@ int main(int argc, char **argv)
 {
     struct broker_config cfg;
     char err[256];
-    broker_config_init(&cfg);
+    if (broker_config_init(&cfg) != 0) {
+        fprintf(stderr, "momd: out of memory\n");
+        broker_config_destroy(&cfg);
+        return 1;
+    }
     if (broker_config_parse_args(&cfg, argc, argv, err, sizeof err) != 0) {
         fprintf(stderr, "momd: %s (try --help)\n", err);
         broker_config_destroy(&cfg);

@@ -1,0 +1,358 @@
+#include "mom_test.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define MOM_MAX_ARGS 32
+#define MOM_START_TIMEOUT_S 10
+/* The first port tried by mom_free_low_port(); below Linux's ephemeral
+ * range (32768 and up), where no client's own port can collide. */
+#define LOW_PORT_FIRST 21000
+#define LOW_PORT_LAST 32000
+
+/* build/tests/ch06/test_x -> build/examples/momd */
+static void momd_path(char *out, size_t cap)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    ck_assert_msg(n > 0, "readlink: %s", strerror(errno));
+    self[n] = '\0';
+    snprintf(out, cap, "%s/examples/momd", dirname(dirname(dirname(self))));
+    ck_assert_msg(access(out, X_OK) == 0, "%s: %s (built with the tests)", out,
+                  strerror(errno));
+}
+
+void mom_start(struct mom_proc *p, int port, const char *const *args)
+{
+    char path[PATH_MAX];
+    char port_text[16];
+    momd_path(path, sizeof path);
+    snprintf(port_text, sizeof port_text, "%d", port);
+    const char *argv[MOM_MAX_ARGS] = {path, "--bind", "127.0.0.1", "--port",
+                                      port_text};
+    int argc = 5;
+    for (; args != NULL && *args != NULL; args++) {
+        ck_assert_int_lt(argc, MOM_MAX_ARGS - 1);
+        argv[argc++] = *args;
+    }
+    argv[argc] = NULL;
+    int out[2];
+    ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 2);
+    /* A test runner may ignore SIGPIPE; momd gets the defaults. */
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t all;
+    sigfillset(&all);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+    int err = posix_spawn(&p->pid, path, &fa, &attr, (char *const *)argv,
+                          environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(out[1]);
+    ck_assert_msg(err == 0, "spawn %s: %s", path, strerror(err));
+    p->out = out[0];
+    /* "momd listening on 127.0.0.1:PORT", perhaps after log lines. */
+    char line[512];
+    size_t len = 0;
+    struct timeval tv = {.tv_sec = MOM_START_TIMEOUT_S};
+    fd_set fds;
+    for (;;) {
+        FD_ZERO(&fds);
+        FD_SET(p->out, &fds);
+        ck_assert_msg(select(p->out + 1, &fds, NULL, NULL, &tv) == 1,
+                      "momd did not start: %.*s", (int)len, line);
+        ssize_t n = read(p->out, line + len, 1);
+        ck_assert_msg(n == 1, "momd exited: %.*s", (int)len, line);
+        if (line[len] == '\n') {
+            line[len] = '\0';
+            if (strncmp(line, "momd listening on", 17) == 0)
+                break;
+            len = 0;
+            continue;
+        }
+        if (++len == sizeof line - 1)
+            len = 0;
+    }
+    const char *colon = strrchr(line, ':');
+    ck_assert_msg(strstr(line, "listening on") != NULL && colon != NULL,
+                  "momd said: %s", line);
+    p->port = atoi(colon + 1);
+    ck_assert_int_gt(p->port, 0);
+}
+
+int mom_stop(struct mom_proc *p, int sig)
+{
+    int status = 0;
+    ck_assert_int_eq(kill(p->pid, sig), 0);
+    ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
+    close(p->out);
+    p->out = -1;
+    return status;
+}
+
+static int try_bind(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof a);
+    close(fd);
+    return ok;
+}
+
+int mom_free_low_port(void)
+{
+    /* Start somewhere that depends on the process, so that suites run
+     * side by side do not all try the same ports first. */
+    int span = LOW_PORT_LAST - LOW_PORT_FIRST;
+    int start = (int)(getpid() % span);
+    for (int i = 0; i < span; i++) {
+        int port = LOW_PORT_FIRST + (start + i) % span;
+        if (try_bind(port) == 0)
+            return port;
+    }
+    ck_abort_msg("no free port in %d-%d", LOW_PORT_FIRST, LOW_PORT_LAST);
+    return -1;
+}
+
+void mom_connect(struct mom_client *c, int port)
+{
+    mom_connect_with_window(c, port, 0);
+}
+
+void mom_connect_with_window(struct mom_client *c, int port, int rcvbuf)
+{
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(c->fd, 0);
+    /* Set before connect, so that the window it announces stays small. */
+    if (rcvbuf > 0)
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_msg(connect(c->fd, (struct sockaddr *)&a, sizeof a) == 0,
+                  "connect to %d: %s", port, strerror(errno));
+    struct timeval tv = {.tv_sec = MOM_REPLY_TIMEOUT_S};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->buf = NULL;
+    c->len = 0;
+    c->cap = 0;
+}
+
+void mom_close(struct mom_client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free(c->buf);
+    c->buf = NULL;
+    c->len = c->cap = 0;
+}
+
+void mom_send(struct mom_client *c, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        ck_assert_msg(n > 0, "send: %s", strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+void mom_command(struct mom_client *c, int argc, const char *const *argv)
+{
+    char head[32];
+    int n = snprintf(head, sizeof head, "*%d\r\n", argc);
+    mom_send(c, head, (size_t)n);
+    for (int i = 0; i < argc; i++) {
+        size_t len = strlen(argv[i]);
+        n = snprintf(head, sizeof head, "$%zu\r\n", len);
+        mom_send(c, head, (size_t)n);
+        mom_send(c, argv[i], len);
+        mom_send(c, "\r\n", 2);
+    }
+}
+
+/* Reads more bytes; false at EOF. */
+static bool fill(struct mom_client *c)
+{
+    if (c->cap - c->len < 65536) {
+        c->cap = c->cap * 2 + 65536;
+        c->buf = realloc(c->buf, c->cap);
+        ck_assert_ptr_nonnull(c->buf);
+    }
+    ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+    ck_assert_msg(n >= 0, "recv: %s", strerror(errno));
+    c->len += (size_t)n;
+    return n > 0;
+}
+
+/* Length of the complete value at buf[at..len), or 0 if incomplete. */
+static size_t value_length(const char *buf, size_t len, size_t at)
+{
+    const char *end = memchr(buf + at, '\n', len - at);
+    if (end == NULL)
+        return 0;
+    size_t line = (size_t)(end - (buf + at)) + 1;
+    long long n = atoll(buf + at + 1);
+    switch (buf[at]) {
+    case '+':
+    case '-':
+    case ':':
+        return line;
+    case '$':
+        if (n < 0)
+            return line;
+        return len - at >= line + (size_t)n + 2 ? line + (size_t)n + 2 : 0;
+    case '*': {
+        size_t total = line;
+        for (long long i = 0; i < n; i++) {
+            size_t part = value_length(buf, len, at + total);
+            if (part == 0)
+                return 0;
+            total += part;
+        }
+        return total;
+    }
+    default:
+        ck_abort_msg("not RESP: '%c'", buf[at]);
+        return 0;
+    }
+}
+
+int mom_count_until_closed(struct mom_client *c)
+{
+    int values = 0;
+    for (;;) {
+        size_t n;
+        while (c->len > 0 && (n = value_length(c->buf, c->len, 0)) > 0) {
+            memmove(c->buf, c->buf + n, c->len - n);
+            c->len -= n;
+            values++;
+        }
+        if (!fill(c))
+            return values;
+    }
+}
+
+size_t mom_read_value(struct mom_client *c, char **out)
+{
+    size_t n;
+    while (c->len == 0 || (n = value_length(c->buf, c->len, 0)) == 0)
+        ck_assert_msg(fill(c), "the server closed the connection");
+    *out = malloc(n + 1);
+    ck_assert_ptr_nonnull(*out);
+    memcpy(*out, c->buf, n);
+    (*out)[n] = '\0';
+    memmove(c->buf, c->buf + n, c->len - n);
+    c->len -= n;
+    return n;
+}
+
+void mom_expect(struct mom_client *c, const char *want)
+{
+    char *got = NULL;
+    mom_read_value(c, &got);
+    ck_assert_str_eq(got, want);
+    free(got);
+}
+
+/* The bulk string at *p (advanced past it), malloc'ed. */
+static char *take_bulk(const char **p)
+{
+    ck_assert_int_eq(**p, '$');
+    long long n = atoll(*p + 1);
+    const char *start = strchr(*p, '\n') + 1;
+    char *s = strndup(start, (size_t)n);
+    ck_assert_ptr_nonnull(s);
+    *p = start + n + 2;
+    return s;
+}
+
+char *mom_read_message(struct mom_client *c, char **channel)
+{
+    char *v = NULL;
+    mom_read_value(c, &v);
+    const char *p = v;
+    ck_assert_msg(strncmp(p, "*3\r\n", 4) == 0, "not a message: %.60s", v);
+    p += 4;
+    char *kind = take_bulk(&p);
+    ck_assert_str_eq(kind, "message");
+    free(kind);
+    char *ch = take_bulk(&p);
+    char *payload = take_bulk(&p);
+    if (channel != NULL)
+        *channel = ch;
+    else
+        free(ch);
+    free(v);
+    return payload;
+}
+
+bool mom_closed(struct mom_client *c)
+{
+    ck_assert_msg(c->len == 0, "%zu unread bytes before the close", c->len);
+    char byte;
+    ssize_t n = recv(c->fd, &byte, 1, 0);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+long long mom_info(int port, const char *field)
+{
+    struct mom_client c;
+    mom_connect(&c, port);
+    const char *argv[] = {"INFO"};
+    mom_command(&c, 1, argv);
+    char *text = NULL;
+    mom_read_value(&c, &text);
+    mom_close(&c);
+    char key[128];
+    snprintf(key, sizeof key, "\n%s:", field);
+    const char *at = strstr(text, key);
+    ck_assert_msg(at != NULL, "INFO has no %s", field);
+    long long v = atoll(at + strlen(key));
+    free(text);
+    return v;
+}
+
+int mom_count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "%s: %s", dir, strerror(errno));
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] != '.')
+            n++;
+    }
+    closedir(d);
+    return n;
+}

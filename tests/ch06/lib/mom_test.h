@@ -1,0 +1,71 @@
+/* Helpers for the broker's tests: momd run as a program, and clients
+ * that speak RESP over plain blocking sockets.
+ *
+ * A test starts momd with mom_start() (any free port, or a free one below
+ * the ephemeral range when a test must restart on the same port), talks
+ * to it through struct mom_client, and stops it with mom_stop(), which
+ * returns its exit status. Every helper fails the test with a message
+ * when something does not work; nothing is left running or open. */
+#ifndef MUDUO_TESTS_MOM_TEST_H
+#define MUDUO_TESTS_MOM_TEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Seconds a client waits for a reply before the test fails. */
+#define MOM_REPLY_TIMEOUT_S 20
+
+struct mom_proc {
+    pid_t pid;
+    int port;
+    int out; /* our end of its stdout and stderr */
+};
+
+/* Starts build/examples/momd with `--bind 127.0.0.1 --port PORT` (0: any
+ * free port) and the NULL-terminated extra arguments, and waits until it
+ * says where it listens. */
+void mom_start(struct mom_proc *p, int port, const char *const *args);
+/* Sends @p sig, waits for the exit and returns the wait status. */
+int mom_stop(struct mom_proc *p, int sig);
+/* A port below the ephemeral range that nothing listens on now. */
+int mom_free_low_port(void);
+
+/* A client connection with its unread bytes. */
+struct mom_client {
+    int fd;
+    char *buf;
+    size_t len;
+    size_t cap;
+};
+
+void mom_connect(struct mom_client *c, int port);
+/* The same with a receive buffer of @p rcvbuf bytes (0: the default): a
+ * subscriber that does not read fills it, and the broker's output backs
+ * up, sooner. */
+void mom_connect_with_window(struct mom_client *c, int port, int rcvbuf);
+void mom_close(struct mom_client *c);
+/* Sends a command, its arguments given as NUL-terminated strings. */
+void mom_command(struct mom_client *c, int argc, const char *const *argv);
+/* Sends raw bytes. */
+void mom_send(struct mom_client *c, const void *data, size_t len);
+/* Reads one complete RESP value; returns its length and puts a copy, NUL
+ * terminated, in @p out (malloc'ed, the caller frees). */
+size_t mom_read_value(struct mom_client *c, char **out);
+/* Reads one value and fails unless it is exactly @p want. */
+void mom_expect(struct mom_client *c, const char *want);
+/* Reads a `message` push and returns its payload (malloc'ed) and, in
+ * @p channel if not NULL, its channel (malloc'ed). */
+char *mom_read_message(struct mom_client *c, char **channel);
+/* Reads until the server closes the connection; returns how many whole
+ * values came before (a value cut by the close is not counted). */
+int mom_count_until_closed(struct mom_client *c);
+/* Whether the server has closed the connection (reads until EOF, failing
+ * if data arrives). */
+bool mom_closed(struct mom_client *c);
+/* The value of `field:` in the broker's INFO, as a number. */
+long long mom_info(int port, const char *field);
+/* Regular files in @p dir. */
+int mom_count_files(const char *dir);
+
+#endif /* MUDUO_TESTS_MOM_TEST_H */
