@@ -84,36 +84,61 @@ static void on_connection(struct tcp_conn *conn, void *ctx)
     }
 }
 
+/* Runs the complete requests in @p in, stopping after QUIT or an error
+ * as Redis does: what follows is not read. */
+static void run_requests(struct broker *b, struct session *s, struct buffer *in)
+{
+    struct request req;
+    int r = 0;
+    while (!s->close_after_reply && !s->closing &&
+           (r = request_parser_next(&s->parser, in, &req)) == 1)
+        command_execute(s, &req);
+    if (s->close_after_reply || s->closing) {
+        buffer_retrieve_all(in);
+    } else if (r == -EPROTO) {
+        char text[REQUEST_ERROR_CAP + 8];
+        snprintf(text, sizeof text, "ERR %s", request_parser_error(&s->parser));
+        refuse(s, text);
+    } else if (r == -ENOMEM) {
+        session_kill(s, "out of memory for a request");
+    } else if (buffer_readable(in) > b->config->query_buffer_limit) {
+        session_kill(s, "query buffer limit reached");
+    }
+}
+
+/* The requests that waited behind the hand-offs (see shard.h). */
+static void run_deferred(struct event_loop *loop, void *ctx)
+{
+    (void)loop;
+    struct tcp_conn *conn = ctx;
+    struct session *s = tcp_conn_context(conn);
+    if (s != NULL) { /* NULL: closed meanwhile */
+        s->deferred = false;
+        run_requests(s->shard->broker, s, tcp_conn_input(conn));
+    }
+    tcp_conn_unref(conn);
+}
+
 static void on_message(struct tcp_conn *conn, struct buffer *in,
                        int64_t receive_time_us, void *ctx)
 {
     (void)receive_time_us;
     struct broker *b = ctx;
     struct session *s = tcp_conn_context(conn);
-    if (s == NULL)
-        return;
-    struct request req;
-    int r = 0;
-    /* After QUIT or an error, Redis reads no further: neither do we. */
-    while (!s->close_after_reply && !s->closing &&
-           (r = request_parser_next(&s->parser, in, &req)) == 1)
-        command_execute(s, &req);
-    if (s->close_after_reply || s->closing) {
-        buffer_retrieve_all(in);
+    if (s == NULL || s->deferred)
+        return; /* the input waits in the buffer */
+    if (!shard_inbound_pending(s->shard)) {
+        run_requests(b, s, in);
         return;
     }
-    if (r == -EPROTO) {
-        char text[REQUEST_ERROR_CAP + 8];
-        snprintf(text, sizeof text, "ERR %s", request_parser_error(&s->parser));
-        refuse(s, text);
-        return;
-    }
-    if (r == -ENOMEM) {
-        session_kill(s, "out of memory for a request");
-        return;
-    }
-    if (buffer_readable(in) > b->config->query_buffer_limit)
-        session_kill(s, "query buffer limit reached");
+    /* Queued behind the hand-offs already in the loop's queue, so that
+     * what was published before these requests reaches this client first.
+     * Once: it runs them then, whatever has been queued since. */
+    tcp_conn_ref(conn);
+    if (event_loop_queue(s->shard->loop, run_deferred, conn) == 0)
+        s->deferred = true;
+    else
+        tcp_conn_unref(conn);
 }
 
 static void on_write_complete(struct tcp_conn *conn, void *ctx)

@@ -61,6 +61,7 @@ struct session {
     struct spill *spill;      /**< Its spill file while it has one. */
     uint64_t spill_seq;       /**< Files made so far (for their names). */
     bool pending;             /**< Counted in the broker's pending. */
+    bool deferred;            /**< Its input waits behind hand-offs. */
     bool close_after_reply;   /**< QUIT or an error: close once written. */
     bool closing;             /**< Being closed: nothing more is sent. */
 };

@@ -31,6 +31,7 @@ int shard_init(struct shard *sh, struct broker *b, int index)
     sh->flush_queued = false;
     interest_plan_init(&sh->plan);
     buffer_init(&sh->scratch);
+    atomic_init(&sh->inbound, 0);
     sh->outboxes = calloc((size_t)b->shard_count, sizeof *sh->outboxes);
     return sh->outboxes == NULL ? -ENOMEM : 0;
 }
@@ -117,6 +118,11 @@ static void queue_flush(struct shard *sh)
         sh->flush_queued = false; /* the loop is closing */
 }
 
+bool shard_inbound_pending(struct shard *sh)
+{
+    return atomic_load(&sh->inbound) > 0;
+}
+
 void shard_mark_dirty(struct shard *sh, struct session *s)
 {
     if (list_unlinked(&s->dirty_node))
@@ -157,6 +163,7 @@ static void deliver_handoff(struct event_loop *loop, void *ctx)
         deliver(h->to, h->messages[i]);
         message_unref(h->messages[i]);
     }
+    atomic_fetch_sub(&h->to->inbound, 1);
     free(h);
 }
 
@@ -232,7 +239,12 @@ static void flush_outboxes(struct shard *sh)
             h->count = box->count;
             for (size_t j = 0; j < box->count; j++)
                 h->messages[j] = box->messages[j];
+            /* Counted before it is queued, so that the other loop never
+             * sees it queued and not counted. */
+            atomic_fetch_add(&h->to->inbound, 1);
             err = event_loop_queue(h->to->loop, deliver_handoff, h);
+            if (err != 0)
+                atomic_fetch_sub(&h->to->inbound, 1);
         }
         if (err != 0) {
             log_error("loop %d: %zu message(s) for loop %d lost: %s",

@@ -18,8 +18,16 @@
  * one queued call. So a pipelined burst of publishes costs one write per
  * subscriber and one wakeup per loop, not one per message.
  *
- * Contract: loop thread only, except shard_deliver_batch's hand-off,
- * which another loop queues with event_loop_queue().
+ * A message in flight. A publish on loop A reaches a subscriber on loop B
+ * through B's queue, so for a moment the publisher has its reply while the
+ * message is still on its way. If the subscriber's next command (an
+ * UNSUBSCRIBE, a PING) were run before the hand-off, it would miss a
+ * message that was published before it asked, or see its answer first.
+ * So a loop with hand-offs on their way (shard.inbound) runs no command
+ * at once: it queues the work behind them (shard_inbound_pending()).
+ *
+ * Contract: loop thread only, except the hand-offs that other loops queue
+ * with event_loop_queue(), and shard.inbound, which they count.
  */
 #ifndef MUDUO_MOM_SHARD_H
 #define MUDUO_MOM_SHARD_H
@@ -29,6 +37,7 @@
 #include "mom/interest.h"
 #include "net/buffer.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -70,6 +79,8 @@ struct shard {
     struct outbox *outboxes;  /**< One per loop (this one's unused). */
     struct interest_plan plan; /**< Reused by every publish. */
     struct buffer scratch;    /**< Reused to build replies and chunks. */
+    atomic_int_fast64_t inbound; /**< Hand-offs queued to this loop and not
+                                      yet delivered; other loops add. */
 };
 
 /** @brief Sets up shard @p index of @p b (its loop comes later).
@@ -98,6 +109,10 @@ void shard_unsubscribe(struct shard *sh, struct subscription *sub);
 long long shard_publish(struct shard *sh, enum interest_kind kind,
                         const char *channel, size_t channel_len,
                         const char *payload, size_t payload_len);
+
+/** @brief Whether hand-offs from other loops are queued here and not yet
+ * delivered: work that must come after them is then queued, not run. */
+bool shard_inbound_pending(struct shard *sh);
 
 /** @brief Marks @p s as having staged output, and makes sure that
  * shard_flush() runs after the current batch. */
