@@ -80,8 +80,6 @@ static int serve(const struct broker_config *cfg)
     sigaction(SIGTERM, &sa, NULL);
     printf("momd listening on %s:%d\n", cfg->bind, broker_port(b));
     fflush(stdout);
-    log_info("momd listening on %s:%d, %d I/O thread(s)", cfg->bind,
-             broker_port(b), cfg->threads);
 
     rc = event_loop_run(loop) == 0 ? 0 : 1;
 
