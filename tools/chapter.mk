@@ -22,7 +22,8 @@
 #
 # Missing tools (Check, valgrind, doxygen, ...) are installed by tools/deps
 # on Debian when run as root; otherwise it prints the command to run. A
-# chapter whose tests need more names those purposes in TEST_DEPS.
+# chapter whose tests need more names those purposes in TEST_DEPS, and the
+# libraries its test programs link in TEST_LIBS.
 
 ifndef CHAPTER
 $(error set CHAPTER (two digits) before including chapter.mk)
@@ -123,7 +124,7 @@ $(BUILD)/obj/tests/%.o: $(TOP)/tests/%.c
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(CHECK_LIBS) $(TEST_LIBS) $(LDLIBS)
 
 # --- checks ------------------------------------------------------------------
 
