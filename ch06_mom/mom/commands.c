@@ -6,6 +6,7 @@
 #include "base/timestamp.h"
 #include "mom/broker_internal.h"
 #include "mom/glob.h"
+#include "mom/message.h"
 #include "mom/reply.h"
 #include "mom/request.h"
 #include "mom/session.h"
@@ -124,15 +125,32 @@ static void confirm(struct call *c, enum interest_kind kind, bool sub,
     reply_integer(c->r, (long long)count_for(c->s, kind));
 }
 
+/* With `--retain`, a new subscriber of a retained channel gets its last
+ * message right after the confirmation. */
+static void push_retained(struct call *c, const struct request_arg *channel)
+{
+    struct message *m = shard_retained(c->s->shard, channel->ptr, channel->len);
+    if (m == NULL)
+        return;
+    struct dict_entry *e = dict_find(&c->s->subs[INTEREST_CHANNEL],
+                                     channel->ptr, channel->len);
+    struct subscription *sub = e->value;
+    sub->retained = m; /* takes the reference */
+    reply_raw(c->r, m->bytes, m->len);
+}
+
 static void subscribe_kind(struct call *c, enum interest_kind kind)
 {
     for (size_t i = 1; i < c->req->argc; i++) {
         const struct request_arg *a = arg(c, i);
-        if (shard_subscribe(c->s->shard, c->s, kind, a->ptr, a->len) < 0) {
+        int added = shard_subscribe(c->s->shard, c->s, kind, a->ptr, a->len);
+        if (added < 0) {
             c->r->err = -ENOMEM;
             return;
         }
         confirm(c, kind, true, a->ptr, a->len);
+        if (added == 1 && kind == INTEREST_CHANNEL)
+            push_retained(c, a);
     }
 }
 

@@ -3,6 +3,7 @@
 #include "base/array.h"
 #include "base/assertion.h"
 #include "mom/glob.h"
+#include "mom/message.h"
 #include "mom/reply.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@ int interest_init(struct interest *in, int loops)
     in->loops = loops;
     for (int k = 0; k < INTEREST_KINDS; k++)
         dict_init(&in->tables[k]);
+    dict_init(&in->retained);
     return 0;
 }
 
@@ -35,6 +37,11 @@ void interest_destroy(struct interest *in)
             free(e->value);
         dict_destroy(&in->tables[k]);
     }
+    struct dict_iter it;
+    dict_iter_init(&it, &in->retained);
+    for (struct dict_entry *e; (e = dict_next(&it)) != NULL;)
+        message_unref(e->value);
+    dict_destroy(&in->retained);
     pthread_mutex_destroy(&in->mu);
 }
 
@@ -195,4 +202,39 @@ void interest_list(struct interest *in, enum interest_kind kind,
     reply_array(r, count);
     reply_raw(r, buffer_peek(&side), buffer_readable(&side));
     buffer_destroy(&side);
+}
+
+int interest_retain(struct interest *in, const char *channel, size_t len,
+                    struct message *m)
+{
+    struct message *old = NULL;
+    int err = 0;
+    pthread_mutex_lock(&in->mu);
+    struct dict_entry *e = dict_find(&in->retained, channel, len);
+    if (e != NULL) {
+        old = e->value;
+        if (m != NULL)
+            e->value = m;
+        else
+            dict_delete(&in->retained, e);
+    } else if (m != NULL && dict_add(&in->retained, channel, len, m) == NULL) {
+        err = -ENOMEM;
+    }
+    if (err == 0 && m != NULL)
+        message_ref(m);
+    pthread_mutex_unlock(&in->mu);
+    message_unref(old); /* outside the lock: it may free */
+    return err;
+}
+
+struct message *interest_retained(struct interest *in, const char *channel,
+                                  size_t len)
+{
+    pthread_mutex_lock(&in->mu);
+    const struct dict_entry *e = dict_find(&in->retained, channel, len);
+    struct message *m = e == NULL ? NULL : e->value;
+    if (m != NULL)
+        message_ref(m);
+    pthread_mutex_unlock(&in->mu);
+    return m;
 }

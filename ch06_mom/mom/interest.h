@@ -13,9 +13,11 @@
  *
  * Contract
  * - Every function is thread-safe: one mutex guards the table. It is the
- *   broker's only lock, and nothing else is called while it is held (no
- *   loop, no session, no allocation beyond the table's own), so there is
- *   no lock order to get wrong.
+ *   broker's only lock, and nothing but the table's own code runs while
+ *   it is held (no loop, no session, no callback), so there is no lock
+ *   order to get wrong.
+ * - It also keeps the last-value cache (`--retain`): the last message of
+ *   each retained channel, which every loop may read.
  * - A loop is named by its index, 0 .. loops-1; at most INTEREST_MAX_LOOPS.
  * - Counts change only through interest_add/interest_remove, which a shard
  *   calls for every subscription it adds or removes, so that the table and
@@ -49,7 +51,10 @@ struct interest {
     pthread_mutex_t mu;                /**< Guards the tables. */
     int loops;                         /**< Immutable after init. */
     struct dict tables[INTEREST_KINDS]; /**< name -> counts; guarded by mu */
+    struct dict retained;  /**< channel -> struct message; guarded by mu */
 };
+
+struct message;
 
 /** @brief A pattern that matched a publish, and where its subscribers are. */
 struct interest_match {
@@ -109,5 +114,17 @@ uint64_t interest_names(struct interest *in, enum interest_kind kind);
  */
 void interest_list(struct interest *in, enum interest_kind kind,
                    const char *pattern, size_t pattern_len, struct reply *r);
+
+/**
+ * @brief The last-value cache: keeps @p m (taking a reference) as the last
+ * message of @p channel, or forgets the channel's when @p m is NULL.
+ * @return 0, or -ENOMEM (nothing changed).
+ */
+int interest_retain(struct interest *in, const char *channel, size_t len,
+                    struct message *m);
+/** @brief The last message kept for @p channel, with a reference for the
+ * caller, or NULL. */
+struct message *interest_retained(struct interest *in, const char *channel,
+                                  size_t len);
 
 #endif /* MUDUO_MOM_INTEREST_H */

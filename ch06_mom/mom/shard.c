@@ -4,12 +4,14 @@
 #include "base/assertion.h"
 #include "base/log.h"
 #include "mom/broker_internal.h"
+#include "mom/glob.h"
 #include "mom/message.h"
 #include "mom/session.h"
 #include "net/event_loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* A batch of messages for one loop, queued to it in one call. */
 struct handoff {
@@ -101,6 +103,7 @@ void shard_unsubscribe(struct shard *sh, struct subscription *sub)
                     sh->index);
     list_remove(&sub->in_topic);
     list_remove(&sub->in_session);
+    message_unref(sub->retained);
     dict_delete(&sub->session->subs[sub->kind], sub->own);
     if (list_empty(&t->subscriptions)) {
         dict_delete(&sh->topics[sub->kind], te);
@@ -148,6 +151,11 @@ static void deliver(struct shard *sh, struct message *m)
     list_for_each(node, &t->subscriptions) {
         struct subscription *sub =
             container_of(node, struct subscription, in_topic);
+        /* The message it got from the cache when it subscribed, arriving
+         * now from the publish that cached it: once is enough. The cache's
+         * reference keeps the address from being reused meanwhile. */
+        if (sub->retained == m)
+            continue;
         session_output(sub->session, m->bytes, m->len, true);
         n++;
     }
@@ -191,6 +199,25 @@ static int route(struct shard *sh, struct message *m, uint64_t loops)
     return 0;
 }
 
+static bool shard_retains(const struct shard *sh, const char *channel,
+                          size_t len)
+{
+    const struct broker_config *cfg = sh->broker->config;
+    for (size_t i = 0; i < cfg->retain_count; i++) {
+        if (glob_match(cfg->retain[i], strlen(cfg->retain[i]), channel, len))
+            return true;
+    }
+    return false;
+}
+
+struct message *shard_retained(struct shard *sh, const char *channel,
+                               size_t len)
+{
+    if (!shard_retains(sh, channel, len))
+        return NULL;
+    return interest_retained(&sh->broker->interest, channel, len);
+}
+
 long long shard_publish(struct shard *sh, enum interest_kind kind,
                         const char *channel, size_t channel_len,
                         const char *payload, size_t payload_len)
@@ -202,13 +229,21 @@ long long shard_publish(struct shard *sh, enum interest_kind kind,
                       plan) != 0)
         return -ENOMEM;
     int err = 0;
-    if (plan->channel_loops != 0) {
+    bool retain = kind == INTEREST_CHANNEL && shard_retains(sh, channel, channel_len);
+    if (plan->channel_loops != 0 || retain) {
         struct message *m = message_new(
             kind == INTEREST_SHARD ? MESSAGE_SHARD : MESSAGE_CHANNEL, NULL, 0,
             channel, channel_len, payload, payload_len);
         if (m == NULL)
             return -ENOMEM;
-        err = route(sh, m, plan->channel_loops);
+        /* Cached before it is routed: a subscriber that joins meanwhile
+         * gets it from the cache, and the delivery skips it. An empty
+         * message clears the channel's. */
+        if (retain)
+            err = interest_retain(&sh->broker->interest, channel, channel_len,
+                                  payload_len > 0 ? m : NULL);
+        if (err == 0)
+            err = route(sh, m, plan->channel_loops);
         message_unref(m);
     }
     for (size_t i = 0; err == 0 && i < plan->pattern_count; i++) {

@@ -59,6 +59,9 @@ struct subscription {
     struct dict_entry *topic;    /**< The shard's entry: name, topic. */
     struct dict_entry *own;      /**< The session's entry for it. */
     enum interest_kind kind;     /**< Channel, pattern or shard channel. */
+    struct message *retained;    /**< The cached message it was given on
+                                      subscribing (a reference), or NULL:
+                                      not to be delivered a second time. */
 };
 
 /** @brief Messages on their way to one other loop. */
@@ -109,6 +112,11 @@ void shard_unsubscribe(struct shard *sh, struct subscription *sub);
 long long shard_publish(struct shard *sh, enum interest_kind kind,
                         const char *channel, size_t channel_len,
                         const char *payload, size_t payload_len);
+
+/** @brief The cached last message of @p channel (`--retain`), with a
+ * reference for the caller, or NULL. */
+struct message *shard_retained(struct shard *sh, const char *channel,
+                               size_t len);
 
 /** @brief Whether hand-offs from other loops are queued here and not yet
  * delivered: work that must come after them is then queued, not run. */

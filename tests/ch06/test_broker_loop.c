@@ -72,8 +72,9 @@ static void run_and_wait(event_loop_fn *fn)
     count_down_latch_destroy(&f.latch);
 }
 
-/* A broker with two I/O loops and a small memory limit per client. */
-static void start_broker(void)
+/* A broker with two I/O loops and a small memory limit per client, and
+ * the options of @p args (NULL-terminated, may be NULL). */
+static void start_broker_with(const char *const *args)
 {
     snprintf(f.dir, sizeof f.dir, "/tmp/momd-loop-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(f.dir));
@@ -83,11 +84,26 @@ static void start_broker(void)
     f.cfg.sub_memory_limit = SLOW_MEMORY;
     free(f.cfg.spill_dir);
     f.cfg.spill_dir = strdup(f.dir);
+    if (args != NULL) {
+        char *argv[8] = {"test"};
+        int argc = 1;
+        for (; *args != NULL; args++)
+            argv[argc++] = (char *)*args;
+        char err[256];
+        ck_assert_msg(broker_config_parse_args(&f.cfg, argc, argv, err,
+                                               sizeof err) == 0,
+                      "%s", err);
+    }
     f.thread = event_loop_thread_new(NULL, NULL);
     ck_assert_ptr_nonnull(f.thread);
     f.loop = event_loop_thread_loop(f.thread);
     run_and_wait(start_in_loop);
     ck_assert_int_eq(f.err, 0);
+}
+
+static void start_broker(void)
+{
+    start_broker_with(NULL);
 }
 
 static void free_broker(void)
@@ -291,6 +307,55 @@ START_TEST(subscribe_churn_keeps_the_tables_consistent)
 }
 END_TEST
 
+static void expect_pong(struct mom_client *c)
+{
+    const char *argv[] = {"PING"};
+    mom_command(c, 1, argv);
+    mom_expect(c, "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+}
+
+START_TEST(a_new_subscriber_gets_the_retained_message_once)
+{
+    const char *args[] = {"--retain", "news.*", NULL};
+    start_broker_with(args);
+    struct mom_client pub, a, b;
+    mom_connect(&pub, f.port);
+    const char *first[] = {"PUBLISH", "news.a", "first"};
+    const char *second[] = {"PUBLISH", "news.a", "second"};
+    const char *other[] = {"PUBLISH", "other", "x"};
+    mom_command(&pub, 3, first);
+    mom_command(&pub, 3, second);
+    mom_command(&pub, 3, other);
+    for (int i = 0; i < 3; i++)
+        mom_expect(&pub, ":0\r\n");
+    mom_connect(&a, f.port);
+    const char *sub[] = {"SUBSCRIBE", "news.a", "other"};
+    mom_command(&a, 3, sub);
+    mom_expect(&a, "*3\r\n$9\r\nsubscribe\r\n$6\r\nnews.a\r\n:1\r\n");
+    mom_expect(&a, "*3\r\n$7\r\nmessage\r\n$6\r\nnews.a\r\n$6\r\nsecond\r\n");
+    mom_expect(&a, "*3\r\n$9\r\nsubscribe\r\n$5\r\nother\r\n:2\r\n");
+    expect_pong(&a);
+    const char *third[] = {"PUBLISH", "news.a", "third"};
+    mom_command(&pub, 3, third);
+    mom_expect(&pub, ":1\r\n");
+    mom_expect(&a, "*3\r\n$7\r\nmessage\r\n$6\r\nnews.a\r\n$5\r\nthird\r\n");
+    expect_pong(&a);
+    /* An empty message clears the channel's. */
+    const char *clear[] = {"PUBLISH", "news.a", ""};
+    mom_command(&pub, 3, clear);
+    mom_expect(&pub, ":1\r\n");
+    mom_expect(&a, "*3\r\n$7\r\nmessage\r\n$6\r\nnews.a\r\n$0\r\n\r\n");
+    mom_connect(&b, f.port);
+    command2(&b, "SUBSCRIBE", "news.a");
+    mom_expect(&b, "*3\r\n$9\r\nsubscribe\r\n$6\r\nnews.a\r\n:1\r\n");
+    expect_pong(&b);
+    mom_close(&a);
+    mom_close(&b);
+    mom_close(&pub);
+    free_broker();
+}
+END_TEST
+
 static void on_stopped(struct broker *b, void *ctx)
 {
     (void)b;
@@ -343,6 +408,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, free_with_clients_and_spill_files_leaves_nothing);
     tcase_add_test(tc, subscribe_churn_keeps_the_tables_consistent);
     tcase_add_test(tc, stop_reports_once_the_output_has_drained);
+    tcase_add_test(tc, a_new_subscriber_gets_the_retained_message_once);
     suite_add_tcase(s, tc);
     return s;
 }
