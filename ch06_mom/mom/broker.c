@@ -23,7 +23,7 @@
 /* How often a stop checks whether the clients' output has drained. */
 #define STOP_POLL_US 10000
 
-struct shard *broker_shard_of(struct broker *b, struct event_loop *loop)
+struct shard *broker_shard_of(struct broker *b, const struct event_loop *loop)
 {
     for (int i = 0; i < b->shard_count; i++) {
         if (b->shards[i].loop == loop)

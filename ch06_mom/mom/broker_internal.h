@@ -73,6 +73,6 @@ struct broker {
 };
 
 /** @brief The shard of @p loop, one of the broker's I/O loops. */
-struct shard *broker_shard_of(struct broker *b, struct event_loop *loop);
+struct shard *broker_shard_of(struct broker *b, const struct event_loop *loop);
 
 #endif /* MUDUO_MOM_BROKER_INTERNAL_H */

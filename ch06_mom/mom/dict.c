@@ -3,11 +3,13 @@
 #include "mom/dict.h"
 
 #include "base/assertion.h"
+#include "base/timestamp.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 static uint64_t hash_seed;
 static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
@@ -16,7 +18,7 @@ static void seed_init(void)
 {
     uint64_t seed = 0;
     if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
-        seed = (uint64_t)(uintptr_t)&seed; /* ASLR is better than nothing */
+        seed = (uint64_t)timestamp_wall_us() ^ (uint64_t)getpid();
     hash_seed = seed;
 }
 
@@ -70,9 +72,7 @@ struct dict_entry *dict_find(const struct dict *d, const char *key,
 static int grow(struct dict *d)
 {
     size_t n = d->bucket_count == 0 ? DICT_MIN_BUCKETS : d->bucket_count * 2;
-    if (n > SIZE_MAX / sizeof(struct dict_entry *))
-        return -1;
-    struct dict_entry **b = calloc(n, sizeof *b);
+    struct dict_entry **b = calloc(n, sizeof(struct dict_entry *));
     if (b == NULL)
         return -1;
     for (size_t i = 0; i < d->bucket_count; i++) {

@@ -35,7 +35,7 @@ struct message *message_new(enum message_kind kind, const char *pattern,
     ASSERT(!with_pattern || pattern != NULL);
 
     size_t parts = channel_len + payload_len + strlen(name);
-    size_t room = 5 * HEADER_MAX; /* the array and four bulk headers */
+    size_t room = (size_t)5 * HEADER_MAX; /* the array and four headers */
     if (with_pattern)
         parts += pattern_len;
     if (parts > SIZE_MAX - room - sizeof(struct message))

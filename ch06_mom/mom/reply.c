@@ -54,6 +54,7 @@ void reply_errorf(struct reply *r, const char *fmt, ...)
     char text[REPLY_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     reply_error(r, text);

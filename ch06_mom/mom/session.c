@@ -21,8 +21,9 @@ struct session *session_new(struct shard *sh, struct tcp_conn *conn)
     const struct broker_config *cfg = sh->broker->config;
     struct request_limits limits = request_limits_default();
     limits.max_inline = cfg->max_inline;
-    limits.max_multibulk = cfg->max_multibulk;
-    limits.max_bulk = cfg->max_bulk;
+    /* config.h bounds both far below LLONG_MAX. */
+    limits.max_multibulk = (long long)cfg->max_multibulk;
+    limits.max_bulk = (long long)cfg->max_bulk;
     request_parser_init(&s->parser, &limits);
     s->authenticated = cfg->requirepass == NULL;
     request_parser_set_auth_required(&s->parser, !s->authenticated);

@@ -188,7 +188,8 @@ static int route(struct shard *sh, struct message *m, uint64_t loops)
         }
         struct outbox *box = &sh->outboxes[i];
         struct message **p = array_reserve(box->messages, &box->cap,
-                                           box->count + 1, sizeof *p);
+                                           box->count + 1,
+                                           sizeof(struct message *));
         if (p == NULL)
             return -ENOMEM;
         box->messages = p;
