@@ -211,7 +211,9 @@ static bool fill(struct mom_client *c)
         ck_assert_ptr_nonnull(c->buf);
     }
     ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-    ck_assert_msg(n >= 0, "recv: %s", strerror(errno));
+    ck_assert_msg(n >= 0, "recv: %s, with %zu bytes of a value: %.*s",
+                  strerror(errno), c->len, (int)(c->len < 80 ? c->len : 80),
+                  c->buf);
     c->len += (size_t)n;
     return n > 0;
 }

@@ -42,7 +42,9 @@ struct mom_client {
 void mom_connect(struct mom_client *c, int port);
 /* The same with a receive buffer of @p rcvbuf bytes (0: the default): a
  * subscriber that does not read fills it, and the broker's output backs
- * up, sooner. */
+ * up, sooner. Keep it above the loopback MSS (64 KiB): a window smaller
+ * than one segment makes the sender wait for its zero-window probes,
+ * whose interval doubles up to minutes. */
 void mom_connect_with_window(struct mom_client *c, int port, int rcvbuf);
 void mom_close(struct mom_client *c);
 /* Sends a command, its arguments given as NUL-terminated strings. */
