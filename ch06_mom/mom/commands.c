@@ -214,8 +214,16 @@ static void cmd_spublish(struct call *c) { publish_kind(c, INTEREST_SHARD); }
 
 /* --- PUBSUB ---------------------------------------------------------------- */
 
+static void subcommand_syntax_error(struct call *c);
+
 static void list_kind(struct call *c, enum interest_kind kind)
 {
+    /* The table lets any count through (Redis's arity is -2); the
+     * subcommand itself takes one pattern at most. */
+    if (c->req->argc > 3) {
+        subcommand_syntax_error(c);
+        return;
+    }
     const struct request_arg *p = c->req->argc > 2 ? arg(c, 2) : NULL;
     interest_list(&broker_of(c)->interest, kind, p ? p->ptr : NULL,
                   p ? p->len : 0, c->r);
@@ -241,6 +249,35 @@ static void cmd_pubsub_numpat(struct call *c)
 {
     reply_integer(c->r, (long long)interest_names(&broker_of(c)->interest,
                                                   INTEREST_PATTERN));
+}
+
+/* Redis's own help: every subcommand it lists is one of ours. */
+static void cmd_pubsub_help(struct call *c)
+{
+    static const char *const lines[] = {
+        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CHANNELS [<pattern>]",
+        "    Return the currently active channels matching a <pattern> "
+        "(default: '*').",
+        "NUMPAT",
+        "    Return number of subscriptions to patterns.",
+        "NUMSUB [<channel> ...]",
+        "    Return the number of subscribers for the specified channels, "
+        "excluding",
+        "    pattern subscriptions(default: no channels).",
+        "SHARDCHANNELS [<pattern>]",
+        "    Return the currently active shard level channels matching a "
+        "<pattern> (default: '*').",
+        "SHARDNUMSUB [<shardchannel> ...]",
+        "    Return the number of subscribers for the specified shard level "
+        "channel(s)",
+        "HELP",
+        "    Prints this help.",
+    };
+    size_t n = sizeof lines / sizeof lines[0];
+    reply_array(c->r, n);
+    for (size_t i = 0; i < n; i++)
+        reply_simple(c->r, lines[i]);
 }
 
 /* --- connection ------------------------------------------------------------- */
@@ -377,40 +414,35 @@ static void cmd_hello(struct call *c)
             return;
         }
     }
-    const struct request_arg *user = NULL;
-    const struct request_arg *pass = NULL;
-    const struct request_arg *name = NULL;
+    /* Each option takes effect as it is read, as in Redis: an AUTH
+     * authenticates and a SETNAME names the client even when a later
+     * option is wrong or the client still has to authenticate. */
     for (size_t j = 2; j < c->req->argc; j++) {
         size_t more = c->req->argc - 1 - j;
         if (arg_is(c, j, "AUTH") && more >= 2) {
-            user = arg(c, j + 1);
-            pass = arg(c, j + 2);
+            if (!credentials_ok(c, arg(c, j + 1), arg(c, j + 2))) {
+                reply_error(c->r, wrongpass);
+                return;
+            }
+            set_authenticated(c->s, true);
             j += 2;
         } else if (arg_is(c, j, "SETNAME") && more >= 1) {
-            name = arg(c, ++j);
+            if (!set_name(c, arg(c, ++j)))
+                return;
         } else {
             reply_errorf(c->r, "ERR Syntax error in HELLO option '%.*s'",
                          arg_printable_len(arg(c, j), INT_MAX), arg(c, j)->ptr);
             return;
         }
     }
-    if (user != NULL) {
-        if (!credentials_ok(c, user, pass)) {
-            reply_error(c->r, wrongpass);
-            return;
-        }
-        set_authenticated(c->s, true);
-    }
     if (!c->s->authenticated) {
         reply_error(c->r, "NOAUTH HELLO must be called with the client already "
-                          "authenticated, otherwise the HELLO <proto> AUTH "
-                          "<user> <pass> option can be used to authenticate "
-                          "the client and select the RESP protocol version at "
-                          "the same time");
+                          "authenticated, otherwise the HELLO AUTH <user> "
+                          "<pass> option can be used to authenticate the "
+                          "client and select the RESP protocol version at the "
+                          "same time");
         return;
     }
-    if (name != NULL && !set_name(c, name))
-        return;
     reply_array(c->r, 14);
     reply_bulk_cstr(c->r, "server");
     reply_bulk_cstr(c->r, "redis");
@@ -431,8 +463,13 @@ static void cmd_hello(struct call *c)
 static void cmd_select(struct call *c)
 {
     long long db;
-    if (!parse_ll(arg(c, 1), &db) || db < INT_MIN || db > INT_MAX) {
+    if (!parse_ll(arg(c, 1), &db)) {
         reply_error(c->r, "ERR value is not an integer or out of range");
+        return;
+    }
+    if (db < INT_MIN || db > INT_MAX) {
+        reply_errorf(c->r, "ERR value is out of range, value must between %d "
+                           "and %d", INT_MIN, INT_MAX);
         return;
     }
     if (db < 0 || db >= DATABASES) {
@@ -463,8 +500,27 @@ static void cmd_client_setname(struct call *c)
 
 /* --- server ------------------------------------------------------------------ */
 
+/* Whether a pattern of CONFIG GET matches @p name in any case, as in
+ * Redis: the settings' names are in lower case, so the pattern goes too. */
+static bool config_pattern_match(struct call *c, const struct request_arg *a,
+                                 const char *name)
+{
+    char *lower = malloc(a->len + 1);
+    if (lower == NULL) {
+        c->r->err = -ENOMEM;
+        return false;
+    }
+    for (size_t k = 0; k < a->len; k++)
+        lower[k] = (char)tolower((unsigned char)a->ptr[k]);
+    bool match = glob_match(lower, a->len, name, strlen(name));
+    free(lower);
+    return match;
+}
+
 /* CONFIG GET answers the few settings that clients ask for at start
- * (redis-benchmark asks for save and appendonly). */
+ * (redis-benchmark asks for save and appendonly). Names are matched in
+ * any case, as in Redis: a plain name is answered under the spelling it
+ * was asked with, a pattern's matches under their own names. */
 static void cmd_config_get(struct call *c)
 {
     const struct broker_config *cfg = broker_of(c)->config;
@@ -477,23 +533,34 @@ static void cmd_config_get(struct call *c)
         {"port", port},       {"save", ""},
     };
     size_t n = sizeof table / sizeof table[0];
+    const struct request_arg *asked[sizeof table / sizeof table[0]] = {NULL};
     bool hit[sizeof table / sizeof table[0]] = {false};
     size_t count = 0;
     for (size_t i = 2; i < c->req->argc; i++) {
+        const struct request_arg *a = arg(c, i);
+        bool pattern = memchr(a->ptr, '*', a->len) != NULL ||
+                       memchr(a->ptr, '?', a->len) != NULL ||
+                       memchr(a->ptr, '[', a->len) != NULL;
         for (size_t j = 0; j < n; j++) {
-            if (!hit[j] && glob_match(arg(c, i)->ptr, arg(c, i)->len,
-                                      table[j][0], strlen(table[j][0]))) {
+            if (hit[j])
+                continue;
+            if (pattern ? config_pattern_match(c, a, table[j][0])
+                        : arg_is(c, i, table[j][0])) {
                 hit[j] = true;
+                asked[j] = pattern ? NULL : a;
                 count++;
             }
         }
     }
     reply_array(c->r, count * 2);
     for (size_t j = 0; j < n; j++) {
-        if (hit[j]) {
+        if (!hit[j])
+            continue;
+        if (asked[j] != NULL)
+            reply_bulk(c->r, asked[j]->ptr, asked[j]->len);
+        else
             reply_bulk_cstr(c->r, table[j][0]);
-            reply_bulk_cstr(c->r, table[j][1]);
-        }
+        reply_bulk_cstr(c->r, table[j][1]);
     }
 }
 
@@ -569,6 +636,7 @@ static const struct command pubsub_subcommands[] = {
     {"numpat", "pubsub|numpat", 2, 0, cmd_pubsub_numpat, NULL},
     {"shardchannels", "pubsub|shardchannels", -2, 0, cmd_pubsub_shardchannels, NULL},
     {"shardnumsub", "pubsub|shardnumsub", -2, 0, cmd_pubsub_shardnumsub, NULL},
+    {"help", "pubsub|help", 2, 0, cmd_pubsub_help, NULL},
     {NULL, NULL, 0, 0, NULL, NULL},
 };
 
@@ -648,14 +716,32 @@ static void unknown_command(struct call *c)
                  arg_printable_len(arg(c, 0), PREVIEW_MAX), arg(c, 0)->ptr, args);
 }
 
+/* The command's name in capitals, as the subcommand errors show it. */
+static void container_name(const struct call *c, char out[PREVIEW_MAX + 1])
+{
+    int n = arg_printable_len(arg(c, 0), PREVIEW_MAX);
+    for (int i = 0; i < n; i++)
+        out[i] = (char)toupper((unsigned char)arg(c, 0)->ptr[i]);
+    out[n] = '\0';
+}
+
 static void unknown_subcommand(struct call *c)
 {
     char container[PREVIEW_MAX + 1];
-    int n = arg_printable_len(arg(c, 0), PREVIEW_MAX);
-    for (int i = 0; i < n; i++)
-        container[i] = (char)toupper((unsigned char)arg(c, 0)->ptr[i]);
-    container[n] = '\0';
+    container_name(c, container);
     reply_errorf(c->r, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+                 arg_printable_len(arg(c, 1), PREVIEW_MAX), arg(c, 1)->ptr,
+                 container);
+}
+
+/* A known subcommand whose own argument check failed. */
+static void subcommand_syntax_error(struct call *c)
+{
+    char container[PREVIEW_MAX + 1];
+    container_name(c, container);
+    reply_errorf(c->r,
+                 "ERR unknown subcommand or wrong number of arguments for "
+                 "'%.*s'. Try %s HELP.",
                  arg_printable_len(arg(c, 1), PREVIEW_MAX), arg(c, 1)->ptr,
                  container);
 }
@@ -668,6 +754,13 @@ static bool arity_ok(const struct command *cmd, size_t argc)
 
 static void run(struct call *c)
 {
+    /* An HTTP request sent here by a web page (cross-protocol scripting)
+     * must not run its body's lines as commands: Redis closes at once,
+     * without a reply, on these two names. */
+    if (arg_is(c, 0, "post") || arg_is(c, 0, "host:")) {
+        session_kill(c->s, "possible cross-protocol attack (POST or Host:)");
+        return;
+    }
     const struct command *cmd = find(command_table, arg(c, 0));
     if (cmd == NULL) {
         unknown_command(c);
