@@ -29,15 +29,12 @@ struct tcp_server;
 /** @brief The broker's own version. */
 #define BROKER_VERSION "0.6.0"
 
-/** @brief Counters that every loop adds to (relaxed atomics: figures for
- * INFO, not synchronisation). */
+/** @brief Counters of rare events that every loop adds to (relaxed
+ * atomics: figures for INFO, not synchronisation). The counters of every
+ * command and message are per loop (struct shard_counters). */
 struct broker_counters {
     atomic_uint_fast64_t connections;   /**< Accepted, ever. */
     atomic_uint_fast64_t rejected;      /**< Refused: max clients. */
-    atomic_uint_fast64_t commands;      /**< Commands executed. */
-    atomic_uint_fast64_t published;     /**< PUBLISH and SPUBLISH. */
-    atomic_uint_fast64_t delivered;     /**< Pushes queued to subscribers. */
-    atomic_uint_fast64_t bytes_out;     /**< Bytes queued to clients. */
     atomic_uint_fast64_t spilled_bytes; /**< Written to spill files, ever. */
     atomic_uint_fast64_t dropped;       /**< Pushes lost to drop-oldest. */
     atomic_uint_fast64_t slow_closed;   /**< Closed by the disconnect policy. */

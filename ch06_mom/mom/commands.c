@@ -579,6 +579,14 @@ static void cmd_info(struct call *c)
 {
     struct broker *b = broker_of(c);
     const struct broker_counters *n = &b->count;
+    uint64_t commands = 0, published = 0, delivered = 0, bytes_out = 0;
+    for (int i = 0; i < b->shard_count; i++) {
+        const struct shard_counters *sc = &b->shards[i].count;
+        commands += atomic_load_explicit(&sc->commands, memory_order_relaxed);
+        published += atomic_load_explicit(&sc->published, memory_order_relaxed);
+        delivered += atomic_load_explicit(&sc->delivered, memory_order_relaxed);
+        bytes_out += atomic_load_explicit(&sc->bytes_out, memory_order_relaxed);
+    }
     char text[2048];
     int64_t up = (timestamp_mono_us() - b->started_us) / 1000000;
     int len = snprintf(
@@ -597,13 +605,13 @@ static void cmd_info(struct call *c)
         "\r\n# Stats\r\n"
         "total_connections_received:%" PRIuFAST64 "\r\n"
         "rejected_connections:%" PRIuFAST64 "\r\n"
-        "total_commands_processed:%" PRIuFAST64 "\r\n"
+        "total_commands_processed:%" PRIu64 "\r\n"
         "pubsub_channels:%" PRIu64 "\r\n"
         "pubsub_patterns:%" PRIu64 "\r\n"
         "pubsub_shardchannels:%" PRIu64 "\r\n"
-        "messages_published:%" PRIuFAST64 "\r\n"
-        "messages_delivered:%" PRIuFAST64 "\r\n"
-        "bytes_queued_out:%" PRIuFAST64 "\r\n"
+        "messages_published:%" PRIu64 "\r\n"
+        "messages_delivered:%" PRIu64 "\r\n"
+        "bytes_queued_out:%" PRIu64 "\r\n"
         "\r\n# Spill\r\n"
         "spill_dir:%s\r\n"
         "spill_policy:%s\r\n"
@@ -614,12 +622,11 @@ static void cmd_info(struct call *c)
         BROKER_REDIS_VERSION, BROKER_VERSION, (long)getpid(), broker_port(b), up,
         b->shard_count, atomic_load(&n->clients), b->config->max_clients,
         atomic_load(&n->connections), atomic_load(&n->rejected),
-        atomic_load(&n->commands),
+        commands,
         interest_names(&b->interest, INTEREST_CHANNEL),
         interest_names(&b->interest, INTEREST_PATTERN),
         interest_names(&b->interest, INTEREST_SHARD),
-        atomic_load(&n->published), atomic_load(&n->delivered),
-        atomic_load(&n->bytes_out), b->config->spill_dir,
+        published, delivered, bytes_out, b->config->spill_dir,
         broker_policy_name(b->config->policy), atomic_load(&n->disk_bytes),
         atomic_load(&n->spilled_bytes), atomic_load(&n->dropped),
         atomic_load(&n->slow_closed));
@@ -800,8 +807,7 @@ void command_execute(struct session *s, const struct request *req)
     buffer_retrieve_all(out);
     struct reply r = {.buf = out, .err = 0};
     struct call c = {.s = s, .req = req, .r = &r};
-    atomic_fetch_add_explicit(&s->shard->broker->count.commands, 1,
-                              memory_order_relaxed);
+    shard_count(&s->shard->count.commands, 1);
     run(&c);
     if (r.err != 0) {
         session_kill(s, "out of memory for a reply");

@@ -84,8 +84,10 @@ enum broker_policy {
  * client-query-buffer-limit). */
 #define CONFIG_DEFAULT_QUERY_BUFFER_LIMIT ((uint64_t)1024 * 1024 * 1024)
 /** @brief Default output of one subscriber held in memory before the
- * rest goes to its spill file. */
-#define CONFIG_DEFAULT_SUB_MEMORY_LIMIT ((uint64_t)1024 * 1024)
+ * rest goes to its spill file: Redis's soft limit for pub/sub clients
+ * (client-output-buffer-limit pubsub 32mb 8mb 60), so that a subscriber
+ * that Redis would keep in memory stays in memory here too. */
+#define CONFIG_DEFAULT_SUB_MEMORY_LIMIT ((uint64_t)8 * 1024 * 1024)
 /** @brief Default most bytes in one subscriber's spill file. */
 #define CONFIG_DEFAULT_SUB_DISK_CAP ((uint64_t)1024 * 1024 * 1024)
 /** @brief Default most bytes in all spill files together. */

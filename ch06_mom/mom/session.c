@@ -207,8 +207,7 @@ void session_output(struct session *s, const void *data, size_t len,
 {
     if (s->closing)
         return;
-    atomic_fetch_add_explicit(&s->shard->broker->count.bytes_out, len,
-                              memory_order_relaxed);
+    shard_count(&s->shard->count.bytes_out, len);
     if (s->spill == NULL) {
         size_t queued = buffer_readable(&s->out) + tcp_conn_output_bytes(s->conn);
         if (queued + len <= s->shard->broker->config->sub_memory_limit) {

@@ -25,6 +25,10 @@ static void shard_flush(struct event_loop *loop, void *ctx);
 int shard_init(struct shard *sh, struct broker *b, int index)
 {
     sh->broker = b;
+    atomic_init(&sh->count.commands, 0);
+    atomic_init(&sh->count.published, 0);
+    atomic_init(&sh->count.delivered, 0);
+    atomic_init(&sh->count.bytes_out, 0);
     sh->loop = NULL;
     sh->index = index;
     for (int k = 0; k < INTEREST_KINDS; k++)
@@ -159,8 +163,7 @@ static void deliver(struct shard *sh, struct message *m)
         session_output(sub->session, m->bytes, m->len, true);
         n++;
     }
-    atomic_fetch_add_explicit(&sh->broker->count.delivered, n,
-                              memory_order_relaxed);
+    shard_count(&sh->count.delivered, n);
 }
 
 static void deliver_handoff(struct event_loop *loop, void *ctx)
@@ -224,8 +227,7 @@ long long shard_publish(struct shard *sh, enum interest_kind kind,
                         const char *payload, size_t payload_len)
 {
     struct interest_plan *plan = &sh->plan;
-    atomic_fetch_add_explicit(&sh->broker->count.published, 1,
-                              memory_order_relaxed);
+    shard_count(&sh->count.published, 1);
     if (interest_plan(&sh->broker->interest, kind, channel, channel_len,
                       plan) != 0)
         return -ENOMEM;

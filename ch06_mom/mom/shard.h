@@ -40,6 +40,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct broker;
 struct event_loop;
@@ -71,8 +72,28 @@ struct outbox {
     size_t cap;                /**< Room. */
 };
 
-/** @brief A loop's share of the broker. */
+/** @brief Counters of one loop, written by its thread only and read by
+ * INFO from any: a relaxed load and store, never a shared read-modify-
+ * write, so loops do not fight over a cache line per command. */
+struct shard_counters {
+    atomic_uint_fast64_t commands;  /**< Commands executed. */
+    atomic_uint_fast64_t published; /**< PUBLISH and SPUBLISH. */
+    atomic_uint_fast64_t delivered; /**< Pushes queued to subscribers. */
+    atomic_uint_fast64_t bytes_out; /**< Bytes queued to clients. */
+};
+
+/** @brief Adds @p n to a counter of the caller's own shard. */
+static inline void shard_count(atomic_uint_fast64_t *counter, uint64_t n)
+{
+    atomic_store_explicit(
+        counter, atomic_load_explicit(counter, memory_order_relaxed) + n,
+        memory_order_relaxed);
+}
+
+/** @brief A loop's share of the broker. Aligned to a cache line, so that
+ * two shards side by side in the broker's array share none. */
 struct shard {
+    _Alignas(64) struct shard_counters count; /**< For INFO. */
     struct broker *broker;    /**< Immutable. */
     struct event_loop *loop;  /**< Immutable once the loop has started. */
     int index;                /**< Immutable: bit of this loop in masks. */

@@ -177,7 +177,7 @@ START_TEST(defaults)
     ck_assert_uint_eq(c.max_multibulk, INT_MAX);
     ck_assert_uint_eq(c.max_inline, 64 * 1024);
     ck_assert_uint_eq(c.query_buffer_limit, 1024u * 1024 * 1024);
-    ck_assert_uint_eq(c.sub_memory_limit, 1024 * 1024);
+    ck_assert_uint_eq(c.sub_memory_limit, 8 * 1024 * 1024);
     ck_assert_uint_eq(c.sub_disk_cap, 1024u * 1024 * 1024);
     ck_assert_uint_eq(c.disk_cap, 4ull * 1024 * 1024 * 1024);
     ck_assert_int_eq(c.policy, BROKER_POLICY_DISCONNECT);
@@ -725,7 +725,7 @@ START_TEST(usage_lists_every_option)
         "  --query-buffer-limit SIZE\n",
         "Default: 1gb.",
         "  --sub-memory-limit SIZE\n",
-        "Default: 1mb.",
+        "Default: 8mb.",
         "  --sub-disk-cap SIZE\n",
         "  --disk-cap SIZE\n",
         "Default: 4gb.",

@@ -45,7 +45,10 @@
 #define MAX_PREFIX 64
 #define MAX_SECONDS 600
 #define DEFAULT_SECONDS 20
-#define DEFAULT_QUIET_MS 500
+/* A broker that spills may pause while the kernel writes its dirty
+ * pages back: a silence this long after the publisher is done means the
+ * rest is not coming. */
+#define DEFAULT_QUIET_MS 3000
 /* Connections opened before waiting for their subscriptions: keeps the
  * server's accept queue short, so no handshake waits for a SYN retry. */
 #define CONNECT_BATCH 100
