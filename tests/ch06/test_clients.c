@@ -9,14 +9,11 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define BENCH_REQUESTS "2000"
 #define BENCH_COUNT 2000
@@ -28,29 +25,9 @@ struct program {
     int out;
 };
 
-/* Runs argv[0] (found on PATH) with stdout and stderr into a pipe. */
 static void run(struct program *p, const char *const *argv)
 {
-    int out[2];
-    ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t all;
-    sigfillset(&all);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
-    int err = posix_spawnp(&p->pid, argv[0], &fa, &attr, (char *const *)argv,
-                           environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    close(out[1]);
-    ck_assert_msg(err == 0, "%s: %s (tools/deps redis installs it)", argv[0],
-                  strerror(err));
-    p->out = out[0];
+    p->pid = mom_spawn(argv, &p->out);
 }
 
 /* Reads what the program printed until it exits; returns its status. */

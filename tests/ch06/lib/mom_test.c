@@ -29,6 +29,33 @@ extern char **environ;
 #define LOW_PORT_FIRST 21000
 #define LOW_PORT_LAST 32000
 
+pid_t mom_spawn(const char *const *argv, int *out)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    /* A test runner may ignore SIGPIPE; the program gets the defaults. */
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t all;
+    sigfillset(&all);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    int err = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv,
+                           environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(fds[1]);
+    ck_assert_msg(err == 0, "%s: %s (tools/deps redis installs the Redis "
+                  "programs)", argv[0], strerror(err));
+    *out = fds[0];
+    return pid;
+}
+
 /* build/tests/ch06/test_x -> build/examples/momd */
 static void momd_path(char *out, size_t cap)
 {
@@ -55,26 +82,7 @@ void mom_start(struct mom_proc *p, int port, const char *const *args)
         argv[argc++] = *args;
     }
     argv[argc] = NULL;
-    int out[2];
-    ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 2);
-    /* A test runner may ignore SIGPIPE; momd gets the defaults. */
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t all;
-    sigfillset(&all);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
-    int err = posix_spawn(&p->pid, path, &fa, &attr, (char *const *)argv,
-                          environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    close(out[1]);
-    ck_assert_msg(err == 0, "spawn %s: %s", path, strerror(err));
-    p->out = out[0];
+    p->pid = mom_spawn(argv, &p->out);
     /* "momd listening on 127.0.0.1:PORT", perhaps after log lines. */
     char line[512];
     size_t len = 0;

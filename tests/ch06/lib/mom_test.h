@@ -22,6 +22,10 @@ struct mom_proc {
     int out; /* our end of its stdout and stderr */
 };
 
+/* Starts argv[0] (a path, or a name looked up in PATH) with its standard
+ * output and error into a pipe, whose read end goes to @p out, and the
+ * default signal handlers. */
+pid_t mom_spawn(const char *const *argv, int *out);
 /* Starts build/examples/momd with `--bind 127.0.0.1 --port PORT` (0: any
  * free port) and the NULL-terminated extra arguments, and waits until it
  * says where it listens. */
