@@ -186,6 +186,10 @@ struct broker *broker_new(struct event_loop *loop,
         errno = saved;
         return NULL;
     }
+    struct inet_address bound;
+    b->port = tcp_server_listen_address(b->server, &bound) == 0
+                  ? inet_address_port(&bound)
+                  : config->port;
     atomic_init(&b->next_id, 1);
     tcp_server_set_thread_count(b->server, config->threads);
     tcp_server_set_thread_init(b->server, on_thread_start, b);
@@ -201,10 +205,7 @@ struct broker *broker_new(struct event_loop *loop,
 
 int broker_port(const struct broker *b)
 {
-    struct inet_address addr;
-    if (tcp_server_listen_address(b->server, &addr) != 0)
-        return -1;
-    return inet_address_port(&addr);
+    return b->port;
 }
 
 int broker_start(struct broker *b)

@@ -53,6 +53,9 @@ struct broker {
     struct shard *shards;         /**< One per I/O loop. */
     int shard_count;              /**< How many. */
     int64_t started_us;           /**< For INFO's uptime. */
+    int port;                     /**< The port bound (INFO, CONFIG GET):
+                                       read here, not from the acceptor,
+                                       which is the base loop's. */
     char spill_prefix[64];        /**< Names of this broker's spill files. */
 
     /* Thread-safe. */

@@ -37,6 +37,10 @@
  * output backs up sooner than loopback's autotuned buffers would let it,
  * but above one segment (see mom_connect_with_window()). */
 #define SLOW_WINDOW (256 * 1024)
+/* For a subscriber that never reads: its output backs up at once, and the
+ * kernel's buffers, which a tiny window keeps from growing, never take
+ * the spill file's bytes back. */
+#define TINY_WINDOW 4096
 
 static char spill_dir[64];
 
@@ -325,7 +329,7 @@ START_TEST(sigterm_with_spill_files_exits_zero_and_removes_them)
                           CAP_MEMORY, NULL};
     mom_start(&p, 0, args);
     struct mom_client sub, pub;
-    subscribe(&sub, p.port, "stop");
+    subscribe_with_window(&sub, p.port, "stop", TINY_WINDOW);
     mom_connect(&pub, p.port);
     publish_until(&pub, p.port, "stop", "spill_bytes_now", 1, 1);
     ck_assert_int_ge(mom_count_files(spill_dir), 1);
@@ -348,7 +352,7 @@ START_TEST(spill_files_left_by_a_crash_are_removed_at_the_next_start)
                           CAP_MEMORY, NULL};
     mom_start(&p, port, args);
     struct mom_client sub, pub;
-    subscribe(&sub, p.port, "crash");
+    subscribe_with_window(&sub, p.port, "crash", TINY_WINDOW);
     mom_connect(&pub, p.port);
     publish_until(&pub, p.port, "crash", "spill_bytes_now", 1, 1);
     int status = mom_stop(&p, SIGKILL);

@@ -29,6 +29,10 @@
 #define SLOW_PAYLOAD 512
 #define SLOW_MEMORY ((uint64_t)16 * 1024)
 #define SLOW_WINDOW (256 * 1024) /* above one segment: see mom_test.h */
+/* For a subscriber that never reads: its output backs up at once, and the
+ * kernel's buffers, which a tiny window keeps from growing, never take
+ * the spill file's bytes back. */
+#define TINY_WINDOW 4096
 #define CHURN_ROUNDS 30
 
 struct fixture {
@@ -191,19 +195,19 @@ static void publish_batch(struct mom_client *pub, int first)
 /* A subscriber that reads nothing, and messages until its output is in
  * a spill file: how much that takes depends on the kernel's buffers. */
 static int publish_until_spilling(struct mom_client *sub,
-                                  struct mom_client *pub)
+                                  struct mom_client *pub, int window)
 {
-    mom_connect_with_window(sub, f.port, SLOW_WINDOW);
+    mom_connect_with_window(sub, f.port, window);
     command2(sub, "SUBSCRIBE", "slow");
     read_value(sub);
     mom_connect(pub, f.port);
     int sent = 0;
-    while (mom_info(f.port, "spill_bytes_now") == 0) {
+    while (mom_info(f.port, "spill_bytes_now") == 0 ||
+           mom_count_files(f.dir) == 0) {
         ck_assert_int_lt(sent, SPILL_WAIT_MESSAGES);
         publish_batch(pub, sent);
         sent += SLOW_BATCH;
     }
-    ck_assert_int_ge(mom_count_files(f.dir), 1);
     return sent;
 }
 
@@ -211,7 +215,7 @@ START_TEST(a_slow_subscriber_spills_and_gets_everything_in_order)
 {
     start_broker();
     struct mom_client sub, pub;
-    int sent = publish_until_spilling(&sub, &pub);
+    int sent = publish_until_spilling(&sub, &pub, SLOW_WINDOW);
     for (int m = 0; m < SLOW_MESSAGES; m += SLOW_BATCH)
         publish_batch(&pub, sent + m);
     sent += SLOW_MESSAGES;
@@ -235,7 +239,7 @@ START_TEST(a_client_that_leaves_while_spilling_leaves_no_file)
 {
     start_broker();
     struct mom_client sub, pub;
-    publish_until_spilling(&sub, &pub);
+    publish_until_spilling(&sub, &pub, TINY_WINDOW);
     mom_close(&sub);
     for (int i = 0; i < 500 && mom_info(f.port, "connected_clients") > 1; i++)
         usleep(10000);
@@ -250,7 +254,7 @@ START_TEST(free_with_clients_and_spill_files_leaves_nothing)
 {
     start_broker();
     struct mom_client sub, pub;
-    publish_until_spilling(&sub, &pub);
+    publish_until_spilling(&sub, &pub, TINY_WINDOW);
     free_broker(); /* and checks that the files are gone */
     mom_close(&sub);
     mom_close(&pub);
