@@ -41,6 +41,10 @@
  * kernel's buffers, which a tiny window keeps from growing, never take
  * the spill file's bytes back. */
 #define TINY_WINDOW 4096
+/* Bytes a test keeps in a spill file when it needs one to stay there:
+ * more than the kernel's largest send buffer (tcp_wmem's 4 MiB), so that
+ * no growth of the socket's buffers can drain it. */
+#define SPILL_HELD (8LL * 1024 * 1024)
 
 static char spill_dir[64];
 
@@ -99,9 +103,9 @@ static void publish_many(struct mom_client *pub, const char *channel,
         for (int i = 0; i < batch; i++) {
             char *r = NULL;
             mom_read_value(pub, &r);
-            ck_assert_msg(r[0] == ':', "PUBLISH answered %s", r);
-            if (receivers >= 0)
-                ck_assert_int_eq(atoll(r + 1), receivers);
+            MOM_CHECK(r[0] == ':', "PUBLISH answered %s", r);
+            MOM_CHECK(receivers < 0 || atoll(r + 1) == receivers,
+                      "PUBLISH reached %s, not %lld", r + 1, receivers);
             free(r);
         }
         done += batch;
@@ -130,7 +134,7 @@ static int publish_until(struct mom_client *pub, int port, const char *channel,
 
 static int seq_of(const char *text, int *publisher)
 {
-    ck_assert_msg(text[0] == 'p', "payload %.20s", text);
+    MOM_CHECK(text[0] == 'p', "payload %.20s", text);
     *publisher = atoi(text + 1);
     return atoi(strchr(text, ':') + 1);
 }
@@ -167,9 +171,9 @@ START_TEST(subscribers_on_four_loops_get_every_message_once_in_order)
             char *text = mom_read_message(&subs[i], NULL);
             int k;
             int seq = seq_of(text, &k);
-            ck_assert_msg(k >= 0 && k < FAN_PUBLISHERS, "publisher %d", k);
-            ck_assert_msg(seq == next[k], "subscriber %d: p%d sent %d, expected %d",
-                          i, k, seq, next[k]);
+            MOM_CHECK(k >= 0 && k < FAN_PUBLISHERS, "publisher %d", k);
+            MOM_CHECK(seq == next[k], "subscriber %d: p%d sent %d, expected %d",
+                      i, k, seq, next[k]);
             next[k]++;
             free(text);
         }
@@ -192,8 +196,8 @@ static void read_in_order(struct mom_client *c, int count)
     for (int i = 0; i < count; i++) {
         char *text = mom_read_message(c, NULL);
         int k;
-        ck_assert_int_eq(seq_of(text, &k), i);
-        ck_assert_int_eq(strlen(text), SLOW_PAYLOAD - 1);
+        MOM_CHECK(seq_of(text, &k) == i, "message %.12s, expected %d", text, i);
+        MOM_CHECK(strlen(text) == SLOW_PAYLOAD - 1, "%zu bytes", strlen(text));
         free(text);
     }
 }
@@ -281,7 +285,7 @@ START_TEST(drop_oldest_keeps_the_newest_in_order_and_counts_the_rest)
         char *text = mom_read_message(&sub, NULL);
         int k;
         int seq = seq_of(text, &k);
-        ck_assert_msg(seq > last, "%d after %d", seq, last);
+        MOM_CHECK(seq > last, "%d after %d", seq, last);
         last = seq;
         received++;
         free(text);
@@ -331,7 +335,7 @@ START_TEST(sigterm_with_spill_files_exits_zero_and_removes_them)
     struct mom_client sub, pub;
     subscribe_with_window(&sub, p.port, "stop", TINY_WINDOW);
     mom_connect(&pub, p.port);
-    publish_until(&pub, p.port, "stop", "spill_bytes_now", 1, 1);
+    publish_until(&pub, p.port, "stop", "spill_bytes_now", SPILL_HELD, 1);
     ck_assert_int_ge(mom_count_files(spill_dir), 1);
     int status = mom_stop(&p, SIGTERM);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d",
@@ -354,7 +358,7 @@ START_TEST(spill_files_left_by_a_crash_are_removed_at_the_next_start)
     struct mom_client sub, pub;
     subscribe_with_window(&sub, p.port, "crash", TINY_WINDOW);
     mom_connect(&pub, p.port);
-    publish_until(&pub, p.port, "crash", "spill_bytes_now", 1, 1);
+    publish_until(&pub, p.port, "crash", "spill_bytes_now", SPILL_HELD, 1);
     int status = mom_stop(&p, SIGKILL);
     ck_assert(WIFSIGNALED(status));
     ck_assert_int_ge(mom_count_files(spill_dir), 1);

@@ -221,8 +221,8 @@ START_TEST(a_slow_subscriber_spills_and_gets_everything_in_order)
     sent += SLOW_MESSAGES;
     for (int m = 0; m < sent; m++) {
         char *text = mom_read_message(&sub, NULL);
-        ck_assert_int_eq(atoi(text), m);
-        ck_assert_int_eq(strlen(text), SLOW_PAYLOAD - 1);
+        MOM_CHECK(atoi(text) == m, "message %.8s, expected %d", text, m);
+        MOM_CHECK(strlen(text) == SLOW_PAYLOAD - 1, "%zu bytes", strlen(text));
         free(text);
     }
     for (int i = 0; i < 500 && mom_count_files(f.dir) > 0; i++)
