@@ -110,7 +110,8 @@ int main(int argc, char **argv)
         if (cfg.show_help)
             broker_config_usage(stdout, "momd");
         else
-            printf("momd 0.6.0 (Redis %s pub/sub protocol)\n", "7.0.15");
+            printf("momd %s (Redis %s pub/sub protocol)\n", BROKER_VERSION,
+                   BROKER_REDIS_VERSION);
         broker_config_destroy(&cfg);
         return 0;
     }

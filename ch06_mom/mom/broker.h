@@ -23,6 +23,12 @@
 
 #include <stdint.h>
 
+/** @brief The Redis version whose behaviour the broker follows; reported
+ * where clients look for a version (HELLO, INFO, momd --version). */
+#define BROKER_REDIS_VERSION "7.0.15"
+/** @brief The broker's own version. */
+#define BROKER_VERSION "0.6.0"
+
 struct broker;
 struct broker_config;
 struct event_loop;

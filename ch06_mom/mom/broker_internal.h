@@ -23,11 +23,6 @@
 struct shard;
 struct tcp_server;
 
-/** @brief The Redis version whose behaviour the broker follows; reported
- * where clients look for a version (HELLO, INFO). */
-#define BROKER_REDIS_VERSION "7.0.15"
-/** @brief The broker's own version. */
-#define BROKER_VERSION "0.6.0"
 
 /** @brief Counters of rare events that every loop adds to (relaxed
  * atomics: figures for INFO, not synchronisation). The counters of every

@@ -43,8 +43,6 @@ struct tcp_conn;
 
 /** @brief Most bytes of a spill file handed to the connection at once. */
 #define SESSION_DRAIN_CHUNK ((size_t)256 * 1024)
-/** @brief Longest client name kept (CLIENT SETNAME). */
-#define SESSION_NAME_MAX 256
 
 /** @brief A client. */
 struct session {
