@@ -315,6 +315,7 @@ static void link_up(struct peers *ps, struct peer *p, struct session *s,
     /* An introduction is done once it dials us. */
     if (p->client != NULL && !p->we_dial)
         (void)tcp_client_stop(p->client);
+    p->redial_at_us = 0;
     log_info("peers: %s (%s, epoch %" PRIu64 ") linked%s", p->addr_text,
              p->node, epoch, same ? ", same epoch" : "");
     interest_track(&ps->broker->interest);
@@ -330,6 +331,7 @@ int peers_handshake(struct peers *ps, struct session *s, const char *node,
 {
     bool dialed = s->peer != NULL; /* this is the answer to our PEER */
     int rc = 0;
+    struct tcp_conn *stale = NULL; /* a link to close, with a reference */
     pthread_mutex_lock(&ps->mu);
     struct peer *p = dialed ? s->peer : find_by_node(ps, node);
     if (s->link) {
@@ -352,8 +354,10 @@ int peers_handshake(struct peers *ps, struct session *s, const char *node,
         /* It is the higher address: an introduction; its record dials it
          * (add_peer). A link to it that looks alive is stale if it comes
          * with a newer epoch: closed, so that the dial starts at once. */
-        if (p->link != NULL && epoch > p->epoch)
-            tcp_conn_force_close(p->link);
+        if (p->link != NULL && epoch > p->epoch) {
+            stale = p->link;
+            tcp_conn_ref(stale);
+        }
         snprintf(why, why_len,
                  "ERR PEER refused: the lower address dials (%s dials %s)",
                  ps->self_text, p->addr_text);
@@ -367,8 +371,7 @@ int peers_handshake(struct peers *ps, struct session *s, const char *node,
         if (p->link != NULL) { /* a stale link: it restarted */
             log_warn("peers: %s came back with a new epoch: its old link "
                      "is closed", p->addr_text);
-            tcp_conn_force_close(p->link); /* in its own loop */
-            tcp_conn_unref(p->link);
+            stale = p->link; /* closed below, with our reference */
             p->link = NULL;
         }
         if (!dialed) {
@@ -380,6 +383,12 @@ int peers_handshake(struct peers *ps, struct session *s, const char *node,
         link_up(ps, p, s, node, epoch);
     }
     pthread_mutex_unlock(&ps->mu);
+    /* Outside the lock: a close may run the down callback at once (when
+     * its loop no longer takes queued work), and that takes the lock. */
+    if (stale != NULL) {
+        tcp_conn_force_close(stale);
+        tcp_conn_unref(stale);
+    }
     return rc;
 }
 
@@ -443,6 +452,17 @@ void peers_closed(struct peers *ps, struct session *s)
          * it restarted without knowing us. */
         if (p->client != NULL && !p->we_dial)
             (void)tcp_client_connect(p->client);
+    }
+    pthread_mutex_unlock(&ps->mu);
+}
+
+void peers_refused(struct peers *ps, struct session *s)
+{
+    pthread_mutex_lock(&ps->mu);
+    struct peer *p = s->peer;
+    if (p != NULL && p->client != NULL && p->state != PEER_UP) {
+        (void)tcp_client_stop(p->client);
+        p->redial_at_us = timestamp_mono_us() + PEERS_RETRY_MAX_US;
     }
     pthread_mutex_unlock(&ps->mu);
 }
@@ -577,6 +597,8 @@ static void heartbeat(struct event_loop *loop, uint64_t timer_id, void *ctx)
     int64_t now = timestamp_mono_us();
     int64_t silence = (int64_t)cfg->peer_heartbeat_ms * 1000 * PEERS_SILENT_BEATS;
     static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+    struct tcp_conn *silent[2 * PEERS_MAX]; /* with a reference each */
+    int n = 0;
     pthread_mutex_lock(&ps->mu);
     for (int i = 0; i < ps->count; i++) {
         struct peer *p = ps->list[i];
@@ -585,12 +607,19 @@ static void heartbeat(struct event_loop *loop, uint64_t timer_id, void *ctx)
             if (now - atomic_load(&p->last_input_us) > silence) {
                 log_warn("peers: %s (%s): silent for %d heartbeats, closed",
                          p->addr_text, p->node, PEERS_SILENT_BEATS);
-                tcp_conn_force_close(p->link);
+                tcp_conn_ref(p->link);
+                silent[n++] = p->link;
             }
         }
         if (p->dialing != NULL && now - p->dialing_since_us > silence) {
             log_warn("peers: %s: no answer to PEER, closed", p->addr_text);
-            tcp_conn_force_close(p->dialing);
+            tcp_conn_ref(p->dialing);
+            silent[n++] = p->dialing;
+        }
+        if (p->redial_at_us != 0 && now >= p->redial_at_us) {
+            p->redial_at_us = 0;
+            if (p->client != NULL && p->state != PEER_UP)
+                (void)tcp_client_connect(p->client);
         }
         if (p->state == PEER_DOWN &&
             now - p->down_since_us > (int64_t)cfg->peer_grace_ms * 1000) {
@@ -603,6 +632,11 @@ static void heartbeat(struct event_loop *loop, uint64_t timer_id, void *ctx)
         }
     }
     pthread_mutex_unlock(&ps->mu);
+    /* Outside the lock, as in peers_handshake(). */
+    for (int i = 0; i < n; i++) {
+        tcp_conn_force_close(silent[i]);
+        tcp_conn_unref(silent[i]);
+    }
 }
 
 /* --- life ------------------------------------------------------------- */
