@@ -312,6 +312,10 @@ static void link_up(struct peers *ps, struct peer *p, struct session *s,
     p->congested = false;
     s->link = true;
     s->peer = p;
+    /* A link carries messages of any size: not the limits of a client
+     * that has yet to authenticate. */
+    s->authenticated = true;
+    request_parser_set_auth_required(&s->parser, false);
     /* An introduction is done once it dials us. */
     if (p->client != NULL && !p->we_dial)
         (void)tcp_client_stop(p->client);
@@ -323,6 +327,24 @@ static void link_up(struct peers *ps, struct peer *p, struct session *s,
     if (!backlog_empty(p))
         drain(p);
     queue_sync(ps);
+}
+
+/* Under mu. Whether a handshake for @p p may go on: not an introduction
+ * (we dial it: its record does, see add_peer), and no live link with the
+ * same or a newer epoch. An introduction with a newer epoch than a link
+ * that looks alive shows that link stale: it goes to @p stale, to be
+ * closed, so that our dial starts at once. */
+static int check_epoch(struct peer *p, bool dialed,
+                       uint64_t epoch, struct tcp_conn **stale)
+{
+    if (!dialed && p->we_dial) {
+        if (p->link != NULL && epoch > p->epoch) {
+            *stale = p->link;
+            tcp_conn_ref(*stale);
+        }
+        return -EPERM;
+    }
+    return p->link != NULL && epoch <= p->epoch ? -EPERM : 0;
 }
 
 int peers_handshake(struct peers *ps, struct session *s, const char *node,
@@ -346,28 +368,23 @@ int peers_handshake(struct peers *ps, struct session *s, const char *node,
                  "ERR PEER refused: node %s is at %s, not at this address",
                  node, p->addr_text);
         rc = -EPERM;
-    } else if (p == NULL && (p = find_by_address(ps, addr)) == NULL &&
-               (p = add_peer(ps, addr, false)) == NULL) {
-        snprintf(why, why_len, "ERR PEER refused: no room for another peer");
-        rc = -EPERM;
-    } else if (!dialed && p->we_dial) {
-        /* It is the higher address: an introduction; its record dials it
-         * (add_peer). A link to it that looks alive is stale if it comes
-         * with a newer epoch: closed, so that the dial starts at once. */
-        if (p->link != NULL && epoch > p->epoch) {
-            stale = p->link;
-            tcp_conn_ref(stale);
-        }
-        snprintf(why, why_len,
-                 "ERR PEER refused: the lower address dials (%s dials %s)",
-                 ps->self_text, p->addr_text);
-        rc = -EPERM;
-    } else if (p->link != NULL && epoch <= p->epoch) {
-        snprintf(why, why_len, "ERR PEER refused: %s is linked already%s",
-                 node, epoch < p->epoch ? " with a newer epoch" : "");
-        rc = -EPERM;
+    } else {
+        if (p == NULL)
+            p = find_by_address(ps, addr);
+        if (p == NULL)
+            p = add_peer(ps, addr, false);
+        rc = p == NULL ? -EPERM : check_epoch(p, dialed, epoch, &stale);
+        if (p == NULL)
+            snprintf(why, why_len, "ERR PEER refused: no room for another peer");
+        else if (rc != 0 && p->we_dial && !dialed)
+            snprintf(why, why_len,
+                     "ERR PEER refused: the lower address dials (%s dials %s)",
+                     ps->self_text, p->addr_text);
+        else if (rc != 0)
+            snprintf(why, why_len, "ERR PEER refused: %s is linked already%s",
+                     node, epoch < p->epoch ? " with a newer epoch" : "");
     }
-    if (rc == 0) {
+    if (rc == 0 && p != NULL) {
         if (p->link != NULL) { /* a stale link: it restarted */
             log_warn("peers: %s came back with a new epoch: its old link "
                      "is closed", p->addr_text);
