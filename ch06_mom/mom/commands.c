@@ -785,8 +785,12 @@ static void run(struct call *c)
     }
     const struct command *cmd = find(command_table, arg(c, 0));
     if (cmd == NULL && peer_command_is_link_only(arg(c, 0))) {
-        reply_errorf(c->r, "ERR '%.*s' is a peer command: send PEER first",
-                     arg_printable_len(arg(c, 0), PREVIEW_MAX), arg(c, 0)->ptr);
+        char name[16]; /* the longest peer command fits */
+        size_t n = arg(c, 0)->len < sizeof name ? arg(c, 0)->len : sizeof name - 1;
+        for (size_t i = 0; i < n; i++)
+            name[i] = (char)tolower((unsigned char)arg(c, 0)->ptr[i]);
+        name[n] = '\0';
+        reply_errorf(c->r, "ERR '%s' is a peer command: send PEER first", name);
         return;
     }
     if (cmd == NULL) {

@@ -54,6 +54,21 @@ void peer_command_hello(struct buffer *out, const char *node, uint64_t epoch,
         peer_command_arg(out, password);
 }
 
+/* A bulk string's bytes: `$<len>\r\n<bytes>\r\n`. */
+static size_t bulk_size(size_t len)
+{
+    size_t digits = 1;
+    for (size_t n = len; n >= 10; n /= 10)
+        digits++;
+    return 1 + digits + 2 + len + 2;
+}
+
+size_t peer_command_rpub_size(size_t channel_len, size_t payload_len)
+{
+    return strlen("*3\r\n") + bulk_size(strlen("RPUB")) +
+           bulk_size(channel_len) + bulk_size(payload_len);
+}
+
 void peer_command_rpub(struct buffer *out, const char *channel,
                        size_t channel_len, const char *payload,
                        size_t payload_len)
@@ -248,7 +263,8 @@ static void link_rpub(struct session *s, const struct request *req,
     const struct request_arg *ch = &req->argv[1];
     const struct request_arg *payload = &req->argv[2];
     atomic_fetch_add(&s->peer->count.msgs_in, 1);
-    atomic_fetch_add(&s->peer->count.bytes_in, payload->len);
+    atomic_fetch_add(&s->peer->count.bytes_in,
+                     peer_command_rpub_size(ch->len, payload->len));
     /* Local subscribers only: a message from a peer is never forwarded
      * (one hop), so a full mesh has no loops and no duplicates. */
     (void)shard_publish(s->shard, INTEREST_CHANNEL, ch->ptr, ch->len,

@@ -20,7 +20,8 @@
  * else is answered, except an error (a command that is not a peer
  * command, a wrong number of arguments, a bad address), after which the
  * link is closed. The peer commands sent by an ordinary client get
- * `-ERR '<name>' is a peer command: send PEER first`; its connection stays.
+ * `-ERR 'name' is a peer command: send PEER first`, with the name in
+ * lower case; its connection stays.
  *
  * Contract: the session's loop thread only. The encoders write into a
  * buffer the caller owns.
@@ -46,6 +47,9 @@ void peer_command_arg(struct buffer *out, const char *arg);
 /** @brief Appends `PEER node epoch addr [password]`. */
 void peer_command_hello(struct buffer *out, const char *node, uint64_t epoch,
                         const char *addr, const char *password);
+/** @brief Bytes of `RPUB channel payload` on the wire (INFO counts the
+ * same on both ends of a link). */
+size_t peer_command_rpub_size(size_t channel_len, size_t payload_len);
 /** @brief Appends `RPUB channel payload`. */
 void peer_command_rpub(struct buffer *out, const char *channel,
                        size_t channel_len, const char *payload,

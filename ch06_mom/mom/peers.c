@@ -320,6 +320,7 @@ static void link_up(struct peers *ps, struct peer *p, struct session *s,
     if (p->client != NULL && !p->we_dial)
         (void)tcp_client_stop(p->client);
     p->redial_at_us = 0;
+    p->idle = false;
     log_info("peers: %s (%s, epoch %" PRIu64 ") linked%s", p->addr_text,
              p->node, epoch, same ? ", same epoch" : "");
     interest_track(&ps->broker->interest);
@@ -436,9 +437,14 @@ void peers_sweep(struct peers *ps, struct session *s)
 void peers_learn(struct peers *ps, const struct inet_address *addr)
 {
     pthread_mutex_lock(&ps->mu);
-    if (peers_address_cmp(addr, &ps->self) != 0 &&
-        find_by_address(ps, addr) == NULL)
+    struct peer *p = find_by_address(ps, addr);
+    if (p == NULL && peers_address_cmp(addr, &ps->self) != 0) {
         (void)add_peer(ps, addr, false);
+    } else if (p != NULL && p->idle) {
+        p->idle = false;
+        if (p->client != NULL)
+            (void)tcp_client_connect(p->client);
+    }
     pthread_mutex_unlock(&ps->mu);
 }
 
@@ -548,6 +554,10 @@ static void sync_peers(struct event_loop *loop, void *ctx)
 {
     (void)loop;
     struct peers *ps = ctx;
+    if (ps->orphaned) { /* peers_free() ran meanwhile */
+        free(ps);
+        return;
+    }
     struct interest *in = &ps->broker->interest;
     atomic_store(&ps->sync_queued, false);
     struct interest_names added = {.count = 0};
@@ -616,9 +626,17 @@ static void heartbeat(struct event_loop *loop, uint64_t timer_id, void *ctx)
     static const char ping[] = "*1\r\n$4\r\nPING\r\n";
     struct tcp_conn *silent[2 * PEERS_MAX]; /* with a reference each */
     int n = 0;
+    /* A beat this late means that this broker was stopped (SIGSTOP, a
+     * stall): its links' input waits unread in their sockets, and judging
+     * them by it would close live links. They get a fresh start. */
+    bool stalled = ps->last_beat_us != 0 &&
+                   now - ps->last_beat_us > (int64_t)cfg->peer_heartbeat_ms * 2000;
+    ps->last_beat_us = now;
     pthread_mutex_lock(&ps->mu);
     for (int i = 0; i < ps->count; i++) {
         struct peer *p = ps->list[i];
+        if (stalled && p->link != NULL)
+            atomic_store(&p->last_input_us, now);
         if (p->link != NULL) {
             (void)tcp_conn_send(p->link, ping, sizeof ping - 1);
             if (now - atomic_load(&p->last_input_us) > silence) {
@@ -646,6 +664,12 @@ static void heartbeat(struct event_loop *loop, uint64_t timer_id, void *ctx)
             p->state = PEER_CONNECTING;
             interest_peer_clear(&ps->broker->interest, p->index);
             drop_backlog(p);
+            /* One we only heard of is not dialed for ever: a PEERS that
+             * names it again (it came back) starts the dialing again. */
+            if (!p->named && p->client != NULL) {
+                (void)tcp_client_stop(p->client);
+                p->idle = true;
+            }
         }
     }
     pthread_mutex_unlock(&ps->mu);
@@ -741,7 +765,13 @@ void peers_free(struct peers *ps)
     }
     buffer_destroy(&ps->scratch);
     pthread_mutex_destroy(&ps->mu);
-    free(ps);
+    /* A subscriber closed by the server's free queued a sync, which has
+     * yet to run: it frees the struct when it does. The I/O loops have
+     * stopped, so nothing queues another. */
+    if (atomic_load(&ps->sync_queued))
+        ps->orphaned = true;
+    else
+        free(ps);
 }
 
 void peers_interest_changed(struct peers *ps)

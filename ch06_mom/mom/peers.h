@@ -121,6 +121,8 @@ struct peer {
     int64_t down_since_us;      /**< When the link was lost (DOWN). */
     int64_t redial_at_us;       /**< After a refusal, when the heartbeat
                                      dials again (0: not waiting). */
+    bool idle;                  /**< Learned from gossip and gone past its
+                                     grace: not dialed until heard of again. */
     struct spill *backlog;      /**< Messages it could not take yet. */
     uint64_t backlog_seq;       /**< Files made so far (their names). */
     struct peer_counters count; /**< For INFO. */
@@ -137,7 +139,11 @@ struct peers {
     struct peer *list[PEERS_MAX]; /**< Known peers, in the order met. */
     int count;                  /**< How many. */
     bool stopped;               /**< peers_stop() ran: no more dialing. */
-    atomic_bool sync_queued;    /**< peers_sync is queued to the base loop. */
+    atomic_bool sync_queued;    /**< sync_peers() is queued to the base
+                                     loop. */
+    bool orphaned;              /**< Freed while sync_peers() was queued:
+                                     that call frees the rest. Base loop. */
+    int64_t last_beat_us;       /**< When the heartbeat last ran. Base loop. */
     uint64_t heartbeat_timer;   /**< Base loop only. */
     struct buffer scratch;      /**< Guarded by mu: chunks, commands. */
 };
@@ -154,7 +160,9 @@ int peers_start(struct peers *ps);
  * peers dialed are the server's to close. Idempotent. */
 void peers_stop(struct peers *ps);
 /** @brief Frees the records and removes their spill files; every session
- * must be gone. NULL is a no-op. */
+ * must be gone. The base loop must still run what it has queued (as
+ * event_loop_free() does): a sync queued there finishes the free. NULL is
+ * a no-op. */
 void peers_free(struct peers *ps);
 
 /** @brief A local channel or pattern gained its first subscriber or lost
