@@ -142,6 +142,30 @@ int mom_stop(struct mom_proc *p, int sig)
     return status;
 }
 
+int mom_stop_with_tail(struct mom_proc *p, int sig, char *tail, size_t cap)
+{
+    ck_assert_int_eq(kill(p->pid, sig), 0);
+    size_t len = 0;
+    char text[4096];
+    ssize_t n;
+    while ((n = read(p->out, text, sizeof text)) > 0 ||
+           (n < 0 && errno == EINTR)) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (len == cap - 1) { /* keep the newest bytes */
+                memmove(tail, tail + cap / 2, len - cap / 2);
+                len -= cap / 2;
+            }
+            tail[len++] = text[i];
+        }
+    }
+    tail[len] = '\0';
+    int status = 0;
+    ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
+    close(p->out);
+    p->out = -1;
+    return status;
+}
+
 static int try_bind(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -428,8 +452,16 @@ int mom_read_items(struct mom_client *c, char **items, int max)
     long long n = atoll(v + 1);
     MOM_CHECK(n >= 0 && n <= max, "an array of %lld items: %.80s", n, v);
     const char *p = strchr(v, '\n') + 1;
-    for (int i = 0; i < n; i++)
-        items[i] = take_bulk(&p);
+    for (int i = 0; i < n; i++) {
+        if (*p != ':') {
+            items[i] = take_bulk(&p);
+            continue;
+        }
+        const char *end = strchr(p, '\r');
+        items[i] = strndup(p + 1, (size_t)(end - p - 1));
+        MOM_CHECK(items[i] != NULL, "out of memory");
+        p = end + 2;
+    }
     free(v);
     return (int)n;
 }

@@ -45,6 +45,9 @@ pid_t mom_spawn(const char *const *argv, int *out);
 void mom_start(struct mom_proc *p, int port, const char *const *args);
 /* Sends @p sig, waits for the exit and returns the wait status. */
 int mom_stop(struct mom_proc *p, int sig);
+/* The same, keeping the end of what it printed from now to its exit (a
+ * sanitizer's report, say) in @p tail, NUL terminated. */
+int mom_stop_with_tail(struct mom_proc *p, int sig, char *tail, size_t cap);
 /* A port below the ephemeral range that nothing listens on now. */
 int mom_free_low_port(void);
 /* @p n different such ports, in ascending order: for brokers that must
@@ -83,9 +86,10 @@ void mom_send(struct mom_client *c, const void *data, size_t len);
 size_t mom_read_value(struct mom_client *c, char **out);
 /* Whether a value's bytes are buffered or arrive within @p timeout_ms. */
 bool mom_readable(struct mom_client *c, int timeout_ms);
-/* Reads one array of at most @p max bulk strings (fails on anything
- * else) and returns how many; each item is malloc'ed, NUL terminated:
- * free them with mom_free_items(). */
+/* Reads one array of at most @p max bulk strings and integers (fails on
+ * anything else) and returns how many; each item, an integer as its
+ * digits, is malloc'ed and NUL terminated: free them with
+ * mom_free_items(). */
 int mom_read_items(struct mom_client *c, char **items, int max);
 void mom_free_items(char **items, int n);
 /* Reads one value and fails unless it is exactly @p want. */
