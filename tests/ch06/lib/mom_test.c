@@ -105,6 +105,7 @@ void mom_start(struct mom_proc *p, int port, const char *const *args)
     p->pid = mom_spawn(argv, &p->out);
     /* "momd listening on 127.0.0.1:PORT", perhaps after log lines. */
     char line[512];
+    char said[512] = ""; /* the last whole line, for a failure's message */
     size_t len = 0;
     struct timeval tv = {.tv_sec = MOM_START_TIMEOUT_S};
     fd_set fds;
@@ -112,13 +113,16 @@ void mom_start(struct mom_proc *p, int port, const char *const *args)
         FD_ZERO(&fds);
         FD_SET(p->out, &fds);
         ck_assert_msg(select(p->out + 1, &fds, NULL, NULL, &tv) == 1,
-                      "momd did not start: %.*s", (int)len, line);
+                      "momd did not start: %s%.*s", said, (int)len, line);
         ssize_t n = read(p->out, line + len, 1);
-        ck_assert_msg(n == 1, "momd exited: %.*s", (int)len, line);
+        if (n != 1)
+            waitpid(p->pid, NULL, 0); /* its message is what matters */
+        ck_assert_msg(n == 1, "momd exited: %s%.*s", said, (int)len, line);
         if (line[len] == '\n') {
             line[len] = '\0';
             if (strncmp(line, "momd listening on", 17) == 0)
                 break;
+            snprintf(said, sizeof said, "%s", line);
             len = 0;
             continue;
         }
@@ -178,12 +182,19 @@ static int try_bind(int port)
     return ok;
 }
 
+/* Where a process starts looking: somewhere that depends on it, so that
+ * suites run side by side do not all try the same ports first. Processes
+ * started one after the other have neighbouring ids, and a test takes up
+ * to a few ports in a row: a multiplier puts neighbours far apart. */
+static int low_port_start(int span)
+{
+    return (int)(((unsigned long)getpid() * 7919UL) % (unsigned long)span);
+}
+
 int mom_free_low_port(void)
 {
-    /* Start somewhere that depends on the process, so that suites run
-     * side by side do not all try the same ports first. */
     int span = LOW_PORT_LAST - LOW_PORT_FIRST;
-    int start = (int)(getpid() % span);
+    int start = low_port_start(span);
     for (int i = 0; i < span; i++) {
         int port = LOW_PORT_FIRST + (start + i) % span;
         if (try_bind(port) == 0)
@@ -196,7 +207,7 @@ int mom_free_low_port(void)
 void mom_free_low_ports(int *ports, int n)
 {
     int span = LOW_PORT_LAST - LOW_PORT_FIRST;
-    int start = (int)(getpid() % span);
+    int start = low_port_start(span);
     int found = 0;
     for (int i = 0; i < span && found < n; i++) {
         int port = LOW_PORT_FIRST + (start + i) % span;
