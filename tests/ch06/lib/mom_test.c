@@ -1,6 +1,7 @@
 #include "mom_test.h"
 
 #include <check.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,19 +9,18 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define MOM_MAX_ARGS 32
 #define MOM_START_TIMEOUT_S 10
@@ -31,26 +31,46 @@ extern char **environ;
 
 pid_t mom_spawn(const char *const *argv, int *out)
 {
-    int fds[2];
+    int fds[2], status[2];
     ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-    /* A test runner may ignore SIGPIPE; the program gets the defaults. */
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t all;
-    sigfillset(&all);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
-    pid_t pid = -1;
-    int err = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv,
-                           environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    /* Carries exec's errno back; closed by a successful exec. */
+    ck_assert_int_eq(pipe2(status, O_CLOEXEC), 0);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* Only async-signal-safe calls from here to exec. */
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        /* A test runner may ignore SIGPIPE; the program gets the defaults. */
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        for (int sig = 1; sig < NSIG; sig++)
+            sigaction(sig, &dfl, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        /* A test that fails in a forked process ends with _exit, and its
+         * programs must not outlive it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        execvp(argv[0], (char *const *)argv);
+        int err = errno;
+        (void)!write(status[1], &err, sizeof err);
+        _exit(127);
+    }
     close(fds[1]);
-    ck_assert_msg(err == 0, "%s: %s (tools/deps redis installs the Redis "
+    close(status[1]);
+    int err = 0;
+    ssize_t n;
+    while ((n = read(status[0], &err, sizeof err)) < 0 && errno == EINTR)
+        ;
+    close(status[0]);
+    if (n > 0) {
+        waitpid(pid, NULL, 0);
+        close(fds[0]);
+    }
+    ck_assert_msg(n == 0, "%s: %s (tools/deps redis installs the Redis "
                   "programs)", argv[0], strerror(err));
     *out = fds[0];
     return pid;
@@ -85,6 +105,7 @@ void mom_start(struct mom_proc *p, int port, const char *const *args)
     p->pid = mom_spawn(argv, &p->out);
     /* "momd listening on 127.0.0.1:PORT", perhaps after log lines. */
     char line[512];
+    char said[512] = ""; /* the last whole line, for a failure's message */
     size_t len = 0;
     struct timeval tv = {.tv_sec = MOM_START_TIMEOUT_S};
     fd_set fds;
@@ -92,13 +113,16 @@ void mom_start(struct mom_proc *p, int port, const char *const *args)
         FD_ZERO(&fds);
         FD_SET(p->out, &fds);
         ck_assert_msg(select(p->out + 1, &fds, NULL, NULL, &tv) == 1,
-                      "momd did not start: %.*s", (int)len, line);
+                      "momd did not start: %s%.*s", said, (int)len, line);
         ssize_t n = read(p->out, line + len, 1);
-        ck_assert_msg(n == 1, "momd exited: %.*s", (int)len, line);
+        if (n != 1)
+            waitpid(p->pid, NULL, 0); /* its message is what matters */
+        ck_assert_msg(n == 1, "momd exited: %s%.*s", said, (int)len, line);
         if (line[len] == '\n') {
             line[len] = '\0';
             if (strncmp(line, "momd listening on", 17) == 0)
                 break;
+            snprintf(said, sizeof said, "%s", line);
             len = 0;
             continue;
         }
@@ -122,6 +146,30 @@ int mom_stop(struct mom_proc *p, int sig)
     return status;
 }
 
+int mom_stop_with_tail(struct mom_proc *p, int sig, char *tail, size_t cap)
+{
+    ck_assert_int_eq(kill(p->pid, sig), 0);
+    size_t len = 0;
+    char text[4096];
+    ssize_t n;
+    while ((n = read(p->out, text, sizeof text)) > 0 ||
+           (n < 0 && errno == EINTR)) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (len == cap - 1) { /* keep the newest bytes */
+                memmove(tail, tail + cap / 2, len - cap / 2);
+                len -= cap / 2;
+            }
+            tail[len++] = text[i];
+        }
+    }
+    tail[len] = '\0';
+    int status = 0;
+    ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
+    close(p->out);
+    p->out = -1;
+    return status;
+}
+
 static int try_bind(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -134,12 +182,19 @@ static int try_bind(int port)
     return ok;
 }
 
+/* Where a process starts looking: somewhere that depends on it, so that
+ * suites run side by side do not all try the same ports first. Processes
+ * started one after the other have neighbouring ids, and a test takes up
+ * to a few ports in a row: a multiplier puts neighbours far apart. */
+static int low_port_start(int span)
+{
+    return (int)(((unsigned long)getpid() * 7919UL) % (unsigned long)span);
+}
+
 int mom_free_low_port(void)
 {
-    /* Start somewhere that depends on the process, so that suites run
-     * side by side do not all try the same ports first. */
     int span = LOW_PORT_LAST - LOW_PORT_FIRST;
-    int start = (int)(getpid() % span);
+    int start = low_port_start(span);
     for (int i = 0; i < span; i++) {
         int port = LOW_PORT_FIRST + (start + i) % span;
         if (try_bind(port) == 0)
@@ -147,6 +202,42 @@ int mom_free_low_port(void)
     }
     ck_abort_msg("no free port in %d-%d", LOW_PORT_FIRST, LOW_PORT_LAST);
     return -1;
+}
+
+void mom_free_low_ports(int *ports, int n)
+{
+    int span = LOW_PORT_LAST - LOW_PORT_FIRST;
+    int start = low_port_start(span);
+    int found = 0;
+    for (int i = 0; i < span && found < n; i++) {
+        int port = LOW_PORT_FIRST + (start + i) % span;
+        if (try_bind(port) == 0)
+            ports[found++] = port;
+    }
+    ck_assert_msg(found == n, "no %d free ports in %d-%d", n, LOW_PORT_FIRST,
+                  LOW_PORT_LAST);
+    for (int i = 1; i < n; i++) /* insertion sort: n is small */
+        for (int j = i; j > 0 && ports[j - 1] > ports[j]; j--) {
+            int t = ports[j];
+            ports[j] = ports[j - 1];
+            ports[j - 1] = t;
+        }
+}
+
+void mom_drain(struct mom_proc *p)
+{
+    static int show = -1;
+    if (show < 0)
+        show = getenv("MOM_TEST_LOGS") != NULL;
+    struct pollfd pfd = {.fd = p->out, .events = POLLIN};
+    char text[4096];
+    while (p->out >= 0 && poll(&pfd, 1, 0) == 1) {
+        ssize_t n = read(p->out, text, sizeof text);
+        if (n <= 0)
+            return; /* it exited: mom_stop() collects it */
+        if (show)
+            (void)!write(2, text, (size_t)n);
+    }
 }
 
 void mom_connect(struct mom_client *c, int port)
@@ -174,6 +265,16 @@ void mom_connect_with_window(struct mom_client *c, int port, int rcvbuf)
     c->off = 0;
     c->len = 0;
     c->cap = 0;
+}
+
+void mom_connect_auth(struct mom_client *c, int port, const char *password)
+{
+    mom_connect(c, port);
+    if (password == NULL)
+        return;
+    const char *argv[] = {"AUTH", password};
+    mom_command(c, 2, argv);
+    mom_expect(c, "+OK\r\n");
 }
 
 void mom_close(struct mom_client *c)
@@ -304,6 +405,16 @@ size_t mom_read_value(struct mom_client *c, char **out)
     return n;
 }
 
+bool mom_readable(struct mom_client *c, int timeout_ms)
+{
+    if (c->len > c->off)
+        return true;
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+    int n = poll(&pfd, 1, timeout_ms);
+    MOM_CHECK(n >= 0, "poll: %s", strerror(errno));
+    return n == 1;
+}
+
 void mom_expect(struct mom_client *c, const char *want)
 {
     char *got = NULL;
@@ -344,6 +455,34 @@ char *mom_read_message(struct mom_client *c, char **channel)
     return payload;
 }
 
+int mom_read_items(struct mom_client *c, char **items, int max)
+{
+    char *v = NULL;
+    mom_read_value(c, &v);
+    MOM_CHECK(v[0] == '*', "not an array: %.80s", v);
+    long long n = atoll(v + 1);
+    MOM_CHECK(n >= 0 && n <= max, "an array of %lld items: %.80s", n, v);
+    const char *p = strchr(v, '\n') + 1;
+    for (int i = 0; i < n; i++) {
+        if (*p != ':') {
+            items[i] = take_bulk(&p);
+            continue;
+        }
+        const char *end = strchr(p, '\r');
+        items[i] = strndup(p + 1, (size_t)(end - p - 1));
+        MOM_CHECK(items[i] != NULL, "out of memory");
+        p = end + 2;
+    }
+    free(v);
+    return (int)n;
+}
+
+void mom_free_items(char **items, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(items[i]);
+}
+
 bool mom_closed(struct mom_client *c)
 {
     ck_assert_msg(c->len == c->off, "%zu unread bytes before the close",
@@ -353,15 +492,22 @@ bool mom_closed(struct mom_client *c)
     return n == 0 || (n < 0 && errno == ECONNRESET);
 }
 
-long long mom_info(int port, const char *field)
+char *mom_info_text(int port, const char *password)
 {
     struct mom_client c;
-    mom_connect(&c, port);
+    mom_connect_auth(&c, port, password);
     const char *argv[] = {"INFO"};
     mom_command(&c, 1, argv);
     char *text = NULL;
     mom_read_value(&c, &text);
     mom_close(&c);
+    ck_assert_msg(text[0] == '$', "INFO answered %.80s", text);
+    return text;
+}
+
+long long mom_info(int port, const char *field)
+{
+    char *text = mom_info_text(port, NULL);
     char key[128];
     snprintf(key, sizeof key, "\n%s:", field);
     const char *at = strstr(text, key);
@@ -369,6 +515,38 @@ long long mom_info(int port, const char *field)
     long long v = atoll(at + strlen(key));
     free(text);
     return v;
+}
+
+bool mom_info_peer(const char *info, int peer_port, const char *key,
+                   char *out, size_t cap)
+{
+    char addr[64];
+    int addr_len = snprintf(addr, sizeof addr, "addr=127.0.0.1:%d,", peer_port);
+    size_t key_len = strlen(key);
+    for (const char *at = info; (at = strstr(at, "\npeer")) != NULL;) {
+        const char *p = at + 5;
+        at = p;
+        if (!isdigit((unsigned char)*p))
+            continue; /* peers_up:, peers_known: */
+        while (isdigit((unsigned char)*p))
+            p++;
+        if (*p++ != ':' || strncmp(p, addr, (size_t)addr_len) != 0)
+            continue;
+        const char *end = p + strcspn(p, "\r\n");
+        while (p < end) {
+            const char *comma = memchr(p, ',', (size_t)(end - p));
+            const char *field_end = comma != NULL ? comma : end;
+            if ((size_t)(field_end - p) > key_len &&
+                strncmp(p, key, key_len) == 0 && p[key_len] == '=') {
+                snprintf(out, cap, "%.*s", (int)(field_end - p - (long)key_len - 1),
+                         p + key_len + 1);
+                return true;
+            }
+            p = field_end + 1;
+        }
+        return false;
+    }
+    return false;
 }
 
 int mom_count_files(const char *dir)
