@@ -7,6 +7,7 @@
 #include "base/timestamp.h"
 #include "mom/broker_internal.h"
 #include "mom/commands.h"
+#include "mom/peers.h"
 #include "mom/reply.h"
 #include "mom/session.h"
 #include "mom/shard.h"
@@ -53,12 +54,13 @@ static void refuse(struct session *s, const char *error)
     s->close_after_reply = true;
 }
 
-static void on_connection(struct tcp_conn *conn, void *ctx)
+void broker_connection(struct tcp_conn *conn, void *ctx)
 {
     struct broker *b = ctx;
     if (!tcp_conn_connected(conn)) {
         struct session *s = tcp_conn_context(conn);
         if (s != NULL) {
+            peers_closed(b->peers, s);
             tcp_conn_set_context(conn, NULL);
             session_free(s);
             atomic_fetch_sub(&b->count.clients, 1);
@@ -119,12 +121,14 @@ static void run_deferred(struct event_loop *loop, void *ctx)
     tcp_conn_unref(conn);
 }
 
-static void on_message(struct tcp_conn *conn, struct buffer *in,
-                       int64_t receive_time_us, void *ctx)
+void broker_input(struct tcp_conn *conn, struct buffer *in,
+                  int64_t receive_time_us, void *ctx)
 {
     (void)receive_time_us;
     struct broker *b = ctx;
     struct session *s = tcp_conn_context(conn);
+    if (s != NULL && s->peer != NULL)
+        peers_input(b->peers, s);
     if (s == NULL || s->deferred)
         return; /* the input waits in the buffer */
     if (!shard_inbound_pending(s->shard)) {
@@ -141,12 +145,25 @@ static void on_message(struct tcp_conn *conn, struct buffer *in,
         tcp_conn_unref(conn);
 }
 
-static void on_write_complete(struct tcp_conn *conn, void *ctx)
+void broker_write_complete(struct tcp_conn *conn, void *ctx)
 {
-    (void)ctx;
+    struct broker *b = ctx;
     struct session *s = tcp_conn_context(conn);
-    if (s != NULL)
+    if (s != NULL && s->link)
+        peers_write_complete(b->peers, s);
+    else if (s != NULL)
         session_write_complete(s);
+}
+
+/* A client's output never gets there (its session spills first, at a
+ * lower mark); a link's does when its peer reads slowly. */
+void broker_high_water(struct tcp_conn *conn, size_t queued, void *ctx)
+{
+    (void)queued;
+    struct broker *b = ctx;
+    struct session *s = tcp_conn_context(conn);
+    if (s != NULL && s->link)
+        peers_high_water(b->peers, s);
 }
 
 struct broker *broker_new(struct event_loop *loop,
@@ -193,10 +210,18 @@ struct broker *broker_new(struct event_loop *loop,
     atomic_init(&b->next_id, 1);
     tcp_server_set_thread_count(b->server, config->threads);
     tcp_server_set_thread_init(b->server, on_thread_start, b);
+    b->peers = peers_new(b);
+    if (b->peers == NULL) {
+        broker_free(b);
+        errno = ENOMEM;
+        return NULL;
+    }
     struct tcp_callbacks cb = {
-        .on_connection = on_connection,
-        .on_message = on_message,
-        .on_write_complete = on_write_complete,
+        .on_connection = broker_connection,
+        .on_message = broker_input,
+        .on_write_complete = broker_write_complete,
+        .on_high_water = broker_high_water,
+        .high_water_mark = config->sub_memory_limit,
         .ctx = b,
     };
     tcp_server_set_callbacks(b->server, &cb);
@@ -220,8 +245,10 @@ int broker_start(struct broker *b)
                  b->config->spill_dir);
     b->started_us = timestamp_mono_us();
     int err = tcp_server_start(b->server);
-    if (err == 0)
+    if (err == 0) {
         ASSERT(atomic_load(&b->shards_ready) == b->shard_count);
+        err = peers_start(b->peers);
+    }
     return err;
 }
 
@@ -247,6 +274,7 @@ void broker_stop(struct broker *b, broker_stopped_fn *done, void *ctx)
 {
     event_loop_assert_in_loop_thread(b->loop);
     atomic_store(&b->stopping, true);
+    peers_stop(b->peers);
     b->stopped = done;
     b->stopped_ctx = ctx;
     b->stop_deadline_us =
@@ -262,9 +290,12 @@ void broker_free(struct broker *b)
         return;
     if (b->stop_timer != 0)
         event_loop_cancel_timer(b->loop, b->stop_timer);
+    /* The links we dialed close while the I/O loops still run. */
+    peers_stop(b->peers);
     /* Closes every connection (each session goes with its down callback)
      * and runs what the loops still had queued, then stops them. */
     tcp_server_free(b->server);
+    peers_free(b->peers);
     for (int i = 0; i < b->shard_count; i++)
         shard_destroy(&b->shards[i]);
     free(b->shards);

@@ -20,8 +20,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct peers;
 struct shard;
+struct tcp_conn;
 struct tcp_server;
+struct buffer;
 
 
 /** @brief Counters of rare events that every loop adds to (relaxed
@@ -46,6 +49,8 @@ struct broker {
     struct event_loop *loop;      /**< The base loop (accepts). */
     struct tcp_server *server;    /**< Listens, owns the connections. */
     struct shard *shards;         /**< One per I/O loop. */
+    struct peers *peers;          /**< The other brokers of a mesh
+                                       (thread-safe, see peers.h). */
     int shard_count;              /**< How many. */
     int64_t started_us;           /**< For INFO's uptime. */
     int port;                     /**< The port bound (INFO, CONFIG GET):
@@ -66,6 +71,18 @@ struct broker {
     broker_stopped_fn *stopped;   /**< Told when the stop is done. */
     void *stopped_ctx;            /**< Its context. */
 };
+
+/* The connection callbacks of the broker (@p ctx is the broker), which
+ * the peers' clients use for the connections they dial. */
+/** @brief A connection came up or went down. */
+void broker_connection(struct tcp_conn *conn, void *ctx);
+/** @brief Input arrived. */
+void broker_input(struct tcp_conn *conn, struct buffer *in,
+                  int64_t receive_time_us, void *ctx);
+/** @brief The output drained. */
+void broker_write_complete(struct tcp_conn *conn, void *ctx);
+/** @brief The output went over the high-water mark. */
+void broker_high_water(struct tcp_conn *conn, size_t queued, void *ctx);
 
 /** @brief The shard of @p loop, one of the broker's I/O loops. */
 struct shard *broker_shard_of(struct broker *b, const struct event_loop *loop);

@@ -7,6 +7,8 @@
 #include "mom/broker_internal.h"
 #include "mom/glob.h"
 #include "mom/message.h"
+#include "mom/peer_commands.h"
+#include "mom/peers.h"
 #include "mom/reply.h"
 #include "mom/request.h"
 #include "mom/session.h"
@@ -202,7 +204,7 @@ static void publish_kind(struct call *c, enum interest_kind kind)
     const struct request_arg *ch = arg(c, 1);
     const struct request_arg *msg = arg(c, 2);
     long long n = shard_publish(c->s->shard, kind, ch->ptr, ch->len, msg->ptr,
-                                msg->len);
+                                msg->len, true);
     if (n < 0)
         c->r->err = (int)n;
     else
@@ -568,6 +570,12 @@ static const struct command command_table[];
 
 static void cmd_command_count(struct call *c);
 
+/* PEER: another broker wants this connection as its link (peers.h). */
+static void cmd_peer(struct call *c)
+{
+    peer_command_accept(c->s, c->req, c->r);
+}
+
 /* COMMAND and COMMAND DOCS: an empty answer, which redis-cli takes as "no
  * hints to show". */
 static void cmd_command_empty(struct call *c)
@@ -632,7 +640,13 @@ static void cmd_info(struct call *c)
         atomic_load(&n->slow_closed));
     if (len < 0 || (size_t)len >= sizeof text)
         len = (int)strlen(text);
-    reply_bulk(c->r, text, (size_t)len);
+    struct buffer all;
+    buffer_init(&all);
+    if (buffer_append(&all, text, (size_t)len) != 0)
+        c->r->err = -ENOMEM;
+    peers_info(b->peers, &all);
+    reply_bulk(c->r, buffer_peek(&all), buffer_readable(&all));
+    buffer_destroy(&all);
 }
 
 /* --- the tables ------------------------------------------------------------- */
@@ -686,6 +700,7 @@ static const struct command command_table[] = {
     {"config", "config", -2, 0, NULL, config_subcommands},
     {"command", "command", -1, 0, cmd_command_empty, command_subcommands},
     {"info", "info", -1, 0, cmd_info, NULL},
+    {"peer", "peer", -4, CMD_NO_AUTH, cmd_peer, NULL},
     {NULL, NULL, 0, 0, NULL, NULL},
 };
 
@@ -769,6 +784,11 @@ static void run(struct call *c)
         return;
     }
     const struct command *cmd = find(command_table, arg(c, 0));
+    if (cmd == NULL && peer_command_is_link_only(arg(c, 0))) {
+        reply_errorf(c->r, "ERR '%.*s' is a peer command: send PEER first",
+                     arg_printable_len(arg(c, 0), PREVIEW_MAX), arg(c, 0)->ptr);
+        return;
+    }
     if (cmd == NULL) {
         unknown_command(c);
         return;
@@ -808,7 +828,10 @@ void command_execute(struct session *s, const struct request *req)
     struct reply r = {.buf = out, .err = 0};
     struct call c = {.s = s, .req = req, .r = &r};
     shard_count(&s->shard->count.commands, 1);
-    run(&c);
+    if (s->peer != NULL)
+        peer_command_execute(s, req, &r); /* a link, or one we dialed */
+    else
+        run(&c);
     if (r.err != 0) {
         session_kill(s, "out of memory for a reply");
         return;

@@ -41,7 +41,8 @@ struct config_option {
     const char *def_str; /* KIND_TEXT, KIND_STRING: the default */
     const char *def_env; /* KIND_STRING: variable that, when set and not
                             empty, gives the default instead */
-    config_check_fn *check; /* KIND_TEXT, KIND_LIST: extra check */
+    config_check_fn *check; /* KIND_TEXT, KIND_STRING, KIND_LIST: extra
+                               check */
     const char *invalid; /* numbers: the message for any bad value */
     const char *arg;   /* the value's name in the help */
     const char *help;
@@ -53,6 +54,8 @@ struct config_option {
 #define SIZE_UNITS "k, kb, m, mb, g or gb"
 
 static const char *check_ipv4(const char *value);
+static const char *check_peer(const char *value);
+static const char *check_node_name(const char *value);
 
 static const struct config_option options[] = {
     {.name = "config", .kind = KIND_INCLUDE, .arg = "FILE",
@@ -118,6 +121,26 @@ static const struct config_option options[] = {
      .aux = FIELD(retain_count), .arg = "GLOB", .shown_default = "none",
      .help = "Keep the last message of the channels that GLOB matches;\n"
              "      may be given more than once."},
+    {.name = "peer", .kind = KIND_LIST, .offset = FIELD(peers),
+     .aux = FIELD(peer_count), .check = check_peer, .arg = "ADDR:PORT",
+     .shown_default = "none",
+     .help = "A broker to join in a mesh (IPv4 address and port); may be\n"
+             "      given more than once. Naming one member is enough."},
+    {.name = "node-name", .kind = KIND_STRING, .offset = FIELD(node_name),
+     .empty_unsets = true, .check = check_node_name, .arg = "NAME",
+     .shown_default = "BIND:PORT",
+     .help = "This broker's name among its peers."},
+    {.name = "peer-heartbeat", .kind = KIND_COUNT,
+     .offset = FIELD(peer_heartbeat_ms), .min = CONFIG_MIN_PEER_HEARTBEAT_MS,
+     .max = CONFIG_MAX_COUNT, .def = CONFIG_DEFAULT_PEER_HEARTBEAT_MS,
+     .arg = "MS",
+     .help = "Milliseconds between the PINGs on a link to a peer; a link\n"
+             "      silent for three of them is closed."},
+    {.name = "peer-grace", .kind = KIND_COUNT, .offset = FIELD(peer_grace_ms),
+     .min = 0, .max = CONFIG_MAX_COUNT, .def = CONFIG_DEFAULT_PEER_GRACE_MS,
+     .arg = "MS",
+     .help = "Milliseconds that a peer whose link was lost keeps its\n"
+             "      interest here, its messages spilling to disk."},
     {.name = "shutdown-timeout", .kind = KIND_COUNT,
      .offset = FIELD(shutdown_timeout_ms), .min = 0, .max = CONFIG_MAX_COUNT,
      .def = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS, .arg = "MS",
@@ -152,6 +175,34 @@ static const char *check_ipv4(const char *value)
     struct in_addr addr;
     if (inet_pton(AF_INET, value, &addr) != 1)
         return "is not an IPv4 address (like 127.0.0.1)";
+    return NULL;
+}
+
+int broker_config_parse_peer(struct inet_address *addr, const char *text)
+{
+    /* A port alone would mean loopback to inet_address_parse(): a peer
+     * names its host. */
+    if (strchr(text, ':') == NULL || inet_address_parse(addr, text) != 0 ||
+        inet_address_family(addr) != AF_INET || inet_address_port(addr) == 0)
+        return -EINVAL;
+    return 0;
+}
+
+static const char *check_peer(const char *value)
+{
+    struct inet_address addr;
+    if (broker_config_parse_peer(&addr, value) != 0)
+        return "is not an address (like 127.0.0.1:6381)";
+    return NULL;
+}
+
+static const char *check_node_name(const char *value)
+{
+    if (strlen(value) > CONFIG_NODE_NAME_MAX)
+        return "is too long (at most 63 characters)";
+    for (const char *p = value; *p != '\0'; p++)
+        if (!isgraph((unsigned char)*p))
+            return "has a blank or a control character";
     return NULL;
 }
 
@@ -642,7 +693,8 @@ void broker_config_usage(FILE *out, const char *prog)
     for (size_t i = 0; i < OPTION_COUNT; i++)
         usage_option(out, &options[i]);
     fprintf(out,
-            "\nOptions apply in order and the last one wins; --retain adds.\n"
+            "\nOptions apply in order and the last one wins; --retain and\n"
+            "--peer add.\n"
             "A value that starts with -- is written --NAME=VALUE.\n"
             "SIZE: a number of bytes, or a number and a unit: k = 1000,\n"
             "kb = 1024, m, mb, g, gb likewise.\n"

@@ -46,6 +46,7 @@
 #define MUDUO_MOM_CONFIG_H
 
 #include "mom/request.h"
+#include "net/inet_address.h"
 
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -97,6 +98,15 @@ enum broker_policy {
 /** @brief Default time, in ms, that a shutdown waits for output to
  * drain before closing the connections. */
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS ((uint64_t)2000)
+/** @brief Default interval, in ms, of the heartbeat on links to peers. */
+#define CONFIG_DEFAULT_PEER_HEARTBEAT_MS ((uint64_t)2000)
+/** @brief Shortest heartbeat interval, in ms. */
+#define CONFIG_MIN_PEER_HEARTBEAT_MS ((uint64_t)10)
+/** @brief Default time, in ms, that a peer whose link was lost keeps its
+ * interest here, its messages spilling until it comes back. */
+#define CONFIG_DEFAULT_PEER_GRACE_MS ((uint64_t)60000)
+/** @brief Longest node name, without the NUL. */
+#define CONFIG_NODE_NAME_MAX 63
 /** @brief Largest size: every size fits an off_t and a long long. */
 #define CONFIG_MAX_SIZE ((uint64_t)INT64_MAX)
 /** @brief Largest count (clients, arguments, milliseconds): each ends up
@@ -164,6 +174,24 @@ struct broker_config {
     char **retain;
     /** @brief Number of patterns in retain. */
     size_t retain_count;
+    /** @brief `--peer HOST:PORT`, repeatable: brokers to join in a mesh
+     * (an IPv4 address and a port); none by default. Owned. */
+    char **peers;
+    /** @brief Number of addresses in peers. */
+    size_t peer_count;
+    /** @brief `--node-name`: this broker's name among its peers, at most
+     * CONFIG_NODE_NAME_MAX characters, no blanks; NULL (the default, or
+     * an empty value) for BIND:PORT. Owned. */
+    char *node_name;
+    /** @brief `--peer-heartbeat`: ms between the PINGs on each link to a
+     * peer; a link silent for three intervals is closed,
+     * CONFIG_MIN_PEER_HEARTBEAT_MS..CONFIG_MAX_COUNT
+     * (CONFIG_DEFAULT_PEER_HEARTBEAT_MS). */
+    uint64_t peer_heartbeat_ms;
+    /** @brief `--peer-grace`: ms that a peer whose link was lost keeps its
+     * interest, its messages spilling, 0..CONFIG_MAX_COUNT
+     * (CONFIG_DEFAULT_PEER_GRACE_MS). */
+    uint64_t peer_grace_ms;
     /** @brief `--help` was given. */
     bool show_help;
     /** @brief `--version` was given. */
@@ -200,6 +228,10 @@ int broker_config_parse_args(struct broker_config *c, int argc,
  */
 int broker_config_load_file(struct broker_config *c, const char *path,
                             char *err, size_t err_len);
+
+/** @brief Reads a peer's address, `IPV4:PORT` with a port from 1.
+ * @return 0 or -EINVAL. */
+int broker_config_parse_peer(struct inet_address *addr, const char *text);
 
 /** @brief The name of @p p as options spell it ("disconnect",
  * "drop-oldest"), or "?" for a value that is not a policy. */

@@ -8,6 +8,13 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* What the peers want of a name: bit i for peer i. */
+struct remote {
+    uint64_t peers;
+    uint64_t stale; /* marked by interest_peer_mark(), not yet confirmed */
+};
 
 /* The value of a name in a table: its total and one count per loop. */
 struct counts {
@@ -22,8 +29,13 @@ int interest_init(struct interest *in, int loops)
         return -EINVAL;
     pthread_mutex_init(&in->mu, NULL);
     in->loops = loops;
-    for (int k = 0; k < INTEREST_KINDS; k++)
+    for (int k = 0; k < INTEREST_KINDS; k++) {
         dict_init(&in->tables[k]);
+        dict_init(&in->remote[k]);
+        dict_init(&in->changes[k]);
+    }
+    memset(in->remote_names, 0, sizeof in->remote_names);
+    in->tracking = false;
     dict_init(&in->retained);
     return 0;
 }
@@ -36,6 +48,11 @@ void interest_destroy(struct interest *in)
         for (struct dict_entry *e; (e = dict_next(&it)) != NULL;)
             free(e->value);
         dict_destroy(&in->tables[k]);
+        dict_iter_init(&it, &in->remote[k]);
+        for (struct dict_entry *e; (e = dict_next(&it)) != NULL;)
+            free(e->value);
+        dict_destroy(&in->remote[k]);
+        dict_destroy(&in->changes[k]);
     }
     struct dict_iter it;
     dict_iter_init(&it, &in->retained);
@@ -45,11 +62,28 @@ void interest_destroy(struct interest *in)
     pthread_mutex_destroy(&in->mu);
 }
 
+/* Notes that @p name of @p kind may have changed its presence, for the
+ * peers. Returns 1 when it is the first change since the last take, 0
+ * when others wait already or nothing is tracked, or -ENOMEM. */
+static int note_change(struct interest *in, enum interest_kind kind,
+                       const char *name, size_t len)
+{
+    if (!in->tracking || kind == INTEREST_SHARD)
+        return 0;
+    if (dict_find(&in->changes[kind], name, len) != NULL)
+        return 0;
+    bool first = dict_size(&in->changes[INTEREST_CHANNEL]) +
+                     dict_size(&in->changes[INTEREST_PATTERN]) == 0;
+    if (dict_add(&in->changes[kind], name, len, NULL) == NULL)
+        return -ENOMEM;
+    return first ? 1 : 0;
+}
+
 int interest_add(struct interest *in, enum interest_kind kind,
                  const char *name, size_t len, int loop)
 {
     ASSERT(loop >= 0 && loop < in->loops);
-    int err = 0;
+    int rc = 0;
     pthread_mutex_lock(&in->mu);
     struct dict_entry *e = dict_find(&in->tables[kind], name, len);
     if (e == NULL) {
@@ -57,22 +91,26 @@ int interest_add(struct interest *in, enum interest_kind kind,
                                          (size_t)in->loops * sizeof(uint32_t));
         if (c == NULL || (e = dict_add(&in->tables[kind], name, len, c)) == NULL) {
             free(c);
-            err = -ENOMEM;
+            rc = -ENOMEM;
+        } else if ((rc = note_change(in, kind, name, len)) < 0) {
+            dict_delete(&in->tables[kind], e);
+            free(c);
         }
     }
-    if (err == 0) {
+    if (rc >= 0) {
         struct counts *c = e->value;
         c->total++;
         c->per_loop[loop]++;
         c->loop_mask |= (uint64_t)1 << loop;
     }
     pthread_mutex_unlock(&in->mu);
-    return err;
+    return rc;
 }
 
-void interest_remove(struct interest *in, enum interest_kind kind,
-                     const char *name, size_t len, int loop)
+int interest_remove(struct interest *in, enum interest_kind kind,
+                    const char *name, size_t len, int loop)
 {
+    int rc = 0;
     pthread_mutex_lock(&in->mu);
     struct dict_entry *e = dict_find(&in->tables[kind], name, len);
     ASSERT(e != NULL);
@@ -84,14 +122,19 @@ void interest_remove(struct interest *in, enum interest_kind kind,
     if (c->total == 0) {
         dict_delete(&in->tables[kind], e);
         free(c);
+        /* Without memory to note it, the peers keep sending this name's
+         * messages, which find nobody: wasted, not wrong. */
+        rc = note_change(in, kind, name, len) == 1 ? 1 : 0;
     }
     pthread_mutex_unlock(&in->mu);
+    return rc;
 }
 
 void interest_plan_init(struct interest_plan *plan)
 {
     plan->receivers = 0;
     plan->channel_loops = 0;
+    plan->peers = 0;
     plan->patterns = NULL;
     plan->pattern_count = 0;
     plan->pattern_cap = 0;
@@ -122,16 +165,40 @@ static int plan_pattern(struct interest_plan *plan, const struct dict_entry *e)
     return 0;
 }
 
+/* The peers that want @p channel, by its name or one of their patterns. */
+static uint64_t plan_peers(const struct interest *in, const char *channel,
+                           size_t len)
+{
+    uint64_t peers = 0;
+    const struct dict_entry *e =
+        dict_find(&in->remote[INTEREST_CHANNEL], channel, len);
+    if (e != NULL)
+        peers = ((const struct remote *)e->value)->peers;
+    struct dict_iter it;
+    dict_iter_init(&it, &in->remote[INTEREST_PATTERN]);
+    while ((e = dict_next(&it)) != NULL) {
+        const struct remote *r = e->value;
+        /* A peer already named needs no second match. */
+        if ((r->peers & ~peers) != 0 &&
+            glob_match(e->key, e->key_len, channel, len))
+            peers |= r->peers;
+    }
+    return peers;
+}
+
 int interest_plan(struct interest *in, enum interest_kind kind,
                   const char *channel, size_t len, struct interest_plan *plan)
 {
     ASSERT(kind == INTEREST_CHANNEL || kind == INTEREST_SHARD);
     plan->receivers = 0;
     plan->channel_loops = 0;
+    plan->peers = 0;
     plan->pattern_count = 0;
     buffer_retrieve_all(&plan->names);
     int err = 0;
     pthread_mutex_lock(&in->mu);
+    if (kind == INTEREST_CHANNEL)
+        plan->peers = plan_peers(in, channel, len);
     const struct dict_entry *e = dict_find(&in->tables[kind], channel, len);
     if (e != NULL) {
         const struct counts *c = e->value;
@@ -153,6 +220,7 @@ int interest_plan(struct interest *in, enum interest_kind kind,
     if (err != 0) {
         plan->receivers = 0;
         plan->channel_loops = 0;
+        plan->peers = 0;
         plan->pattern_count = 0;
     }
     return err;
@@ -237,4 +305,153 @@ struct message *interest_retained(struct interest *in, const char *channel,
         message_ref(m);
     pthread_mutex_unlock(&in->mu);
     return m;
+}
+
+/* --- peers ------------------------------------------------------------ */
+
+void interest_track(struct interest *in)
+{
+    pthread_mutex_lock(&in->mu);
+    in->tracking = true;
+    pthread_mutex_unlock(&in->mu);
+}
+
+static void append_name(struct interest_names *out, const char *name,
+                        size_t len, int *err)
+{
+    struct reply r = {.buf = &out->bulks, .err = 0};
+    reply_bulk(&r, name, len);
+    if (r.err != 0)
+        *err = r.err;
+    out->count++;
+}
+
+int interest_take_changes(struct interest *in, enum interest_kind kind,
+                          struct interest_names *added,
+                          struct interest_names *removed)
+{
+    ASSERT(kind == INTEREST_CHANNEL || kind == INTEREST_PATTERN);
+    int err = 0;
+    pthread_mutex_lock(&in->mu);
+    struct dict_iter it;
+    dict_iter_init(&it, &in->changes[kind]);
+    for (const struct dict_entry *e; err == 0 && (e = dict_next(&it)) != NULL;) {
+        bool present = dict_find(&in->tables[kind], e->key, e->key_len) != NULL;
+        append_name(present ? added : removed, e->key, e->key_len, &err);
+    }
+    if (err == 0) {
+        dict_iter_init(&it, &in->changes[kind]);
+        for (struct dict_entry *e; (e = dict_next(&it)) != NULL;)
+            dict_delete(&in->changes[kind], e);
+    }
+    pthread_mutex_unlock(&in->mu);
+    return err;
+}
+
+int interest_local_names(struct interest *in, enum interest_kind kind,
+                         struct interest_names *out)
+{
+    int err = 0;
+    pthread_mutex_lock(&in->mu);
+    struct dict_iter it;
+    dict_iter_init(&it, &in->tables[kind]);
+    for (const struct dict_entry *e; err == 0 && (e = dict_next(&it)) != NULL;)
+        append_name(out, e->key, e->key_len, &err);
+    pthread_mutex_unlock(&in->mu);
+    return err;
+}
+
+static void peer_drop(struct interest *in, enum interest_kind kind,
+                      struct dict_entry *e, int peer)
+{
+    struct remote *r = e->value;
+    uint64_t bit = (uint64_t)1 << peer;
+    if ((r->peers & bit) == 0)
+        return;
+    r->peers &= ~bit;
+    r->stale &= ~bit;
+    in->remote_names[peer][kind]--;
+    if (r->peers == 0) {
+        dict_delete(&in->remote[kind], e);
+        free(r);
+    }
+}
+
+int interest_peer_set(struct interest *in, enum interest_kind kind,
+                      const char *name, size_t len, int peer, bool on)
+{
+    ASSERT(kind == INTEREST_CHANNEL || kind == INTEREST_PATTERN);
+    ASSERT(peer >= 0 && peer < INTEREST_MAX_PEERS);
+    uint64_t bit = (uint64_t)1 << peer;
+    int err = 0;
+    pthread_mutex_lock(&in->mu);
+    struct dict_entry *e = dict_find(&in->remote[kind], name, len);
+    if (!on) {
+        if (e != NULL)
+            peer_drop(in, kind, e, peer);
+    } else {
+        if (e == NULL) {
+            struct remote *r = calloc(1, sizeof *r);
+            if (r == NULL ||
+                (e = dict_add(&in->remote[kind], name, len, r)) == NULL) {
+                free(r);
+                err = -ENOMEM;
+            }
+        }
+        if (err == 0) {
+            struct remote *r = e->value;
+            if ((r->peers & bit) == 0)
+                in->remote_names[peer][kind]++;
+            r->peers |= bit;
+            r->stale &= ~bit;
+        }
+    }
+    pthread_mutex_unlock(&in->mu);
+    return err;
+}
+
+/* Applies @p what to every name of @p peer: mark, sweep or clear. */
+enum peer_walk { WALK_MARK, WALK_SWEEP, WALK_CLEAR };
+
+static void peer_walk(struct interest *in, int peer, enum peer_walk what)
+{
+    ASSERT(peer >= 0 && peer < INTEREST_MAX_PEERS);
+    uint64_t bit = (uint64_t)1 << peer;
+    pthread_mutex_lock(&in->mu);
+    for (int k = 0; k < INTEREST_KINDS; k++) {
+        struct dict_iter it;
+        dict_iter_init(&it, &in->remote[k]);
+        for (struct dict_entry *e; (e = dict_next(&it)) != NULL;) {
+            struct remote *r = e->value;
+            if (what == WALK_MARK)
+                r->stale |= r->peers & bit;
+            else if (what == WALK_CLEAR || (r->stale & bit) != 0)
+                peer_drop(in, (enum interest_kind)k, e, peer);
+        }
+    }
+    pthread_mutex_unlock(&in->mu);
+}
+
+void interest_peer_mark(struct interest *in, int peer)
+{
+    peer_walk(in, peer, WALK_MARK);
+}
+
+void interest_peer_sweep(struct interest *in, int peer)
+{
+    peer_walk(in, peer, WALK_SWEEP);
+}
+
+void interest_peer_clear(struct interest *in, int peer)
+{
+    peer_walk(in, peer, WALK_CLEAR);
+}
+
+uint64_t interest_peer_names(struct interest *in, int peer,
+                             enum interest_kind kind)
+{
+    pthread_mutex_lock(&in->mu);
+    uint64_t n = in->remote_names[peer][kind];
+    pthread_mutex_unlock(&in->mu);
+    return n;
 }

@@ -22,6 +22,16 @@
  * - Counts change only through interest_add/interest_remove, which a shard
  *   calls for every subscription it adds or removes, so that the table and
  *   the shards always agree once the calls return.
+ *
+ * Peers (peers.h). The table also holds what each peer broker said it is
+ * interested in: a set of channels and a set of patterns per peer (a bit
+ * per peer, 0 .. INTEREST_MAX_PEERS-1), so that a publish's plan names the
+ * peers to forward it to under the same lock. And it notes which local
+ * channels and patterns went from no subscriber to one or back (only
+ * once interest_track() is on), for the peers code to tell the peers.
+ * The peers code may call in here while it holds its own lock; this code
+ * never calls out, so the order of the two locks is always peers, then
+ * interest.
  */
 #ifndef MUDUO_MOM_INTEREST_H
 #define MUDUO_MOM_INTEREST_H
@@ -37,6 +47,8 @@ struct reply;
 
 /** @brief Most loops a table can tell apart (a bit each in a mask). */
 #define INTEREST_MAX_LOOPS 64
+/** @brief Most peers a table can tell apart (a bit each in a mask). */
+#define INTEREST_MAX_PEERS 64
 
 /** @brief The three namespaces of Redis pub/sub. */
 enum interest_kind {
@@ -52,6 +64,15 @@ struct interest {
     int loops;                         /**< Immutable after init. */
     struct dict tables[INTEREST_KINDS]; /**< name -> counts; guarded by mu */
     struct dict retained;  /**< channel -> struct message; guarded by mu */
+    /** Channels and patterns (not shard channels) that peers want:
+     * name -> its peer masks; guarded by mu. */
+    struct dict remote[INTEREST_KINDS];
+    /** Names per peer in remote, by kind (for INFO); guarded by mu. */
+    uint32_t remote_names[INTEREST_MAX_PEERS][INTEREST_KINDS];
+    /** Local channels and patterns whose presence changed since the last
+     * interest_take_changes(); guarded by mu. */
+    struct dict changes[INTEREST_KINDS];
+    bool tracking;         /**< Changes are noted; guarded by mu. */
 };
 
 struct message;
@@ -68,6 +89,8 @@ struct interest_match {
 struct interest_plan {
     long long receivers;          /**< The reply to PUBLISH. */
     uint64_t channel_loops;       /**< Loops with subscribers of the channel. */
+    uint64_t peers;               /**< Peers that want the channel (bit i:
+                                       peer i), by name or pattern. */
     struct interest_match *patterns; /**< Matching patterns. */
     size_t pattern_count;         /**< How many. */
     size_t pattern_cap;           /**< Room in patterns. */
@@ -80,12 +103,15 @@ int interest_init(struct interest *in, int loops);
 void interest_destroy(struct interest *in);
 
 /** @brief Counts one more subscription of loop @p loop to @p name.
- * @return 0, or -ENOMEM (nothing changed). */
+ * @return 0; 1 when this made the first change that the peers have not
+ * been told of (the caller wakes the peers code: peers_interest_changed());
+ * or -ENOMEM (nothing changed). */
 int interest_add(struct interest *in, enum interest_kind kind,
                  const char *name, size_t len, int loop);
-/** @brief Counts one subscription less (there must be one). */
-void interest_remove(struct interest *in, enum interest_kind kind,
-                     const char *name, size_t len, int loop);
+/** @brief Counts one subscription less (there must be one).
+ * @return 1 as for interest_add(), else 0. */
+int interest_remove(struct interest *in, enum interest_kind kind,
+                    const char *name, size_t len, int loop);
 
 /** @brief An empty plan. */
 void interest_plan_init(struct interest_plan *plan);
@@ -126,5 +152,46 @@ int interest_retain(struct interest *in, const char *channel, size_t len,
  * caller, or NULL. */
 struct message *interest_retained(struct interest *in, const char *channel,
                                   size_t len);
+
+/* --- peers ------------------------------------------------------------ */
+
+/** @brief Names written as RESP bulk strings, back to back: what a peer
+ * command's arguments will be. */
+struct interest_names {
+    struct buffer bulks; /**< The names, each `$len\r\nname\r\n`. */
+    size_t count;        /**< How many. */
+};
+
+/** @brief Starts noting changes (once there are peers). Until then none is
+ * noted, and each peer gets the full set when its link comes up anyway. */
+void interest_track(struct interest *in);
+/**
+ * @brief Takes the channels (@p kind INTEREST_CHANNEL) or patterns
+ * (INTEREST_PATTERN) whose presence changed since the last call: those
+ * with local subscribers now go to @p added, the others to @p removed.
+ * @return 0, or -ENOMEM (the changes are kept for the next call).
+ */
+int interest_take_changes(struct interest *in, enum interest_kind kind,
+                          struct interest_names *added,
+                          struct interest_names *removed);
+/** @brief Every channel or pattern with local subscribers, into @p out:
+ * the full set a peer gets after each handshake. @return 0 or -ENOMEM. */
+int interest_local_names(struct interest *in, enum interest_kind kind,
+                         struct interest_names *out);
+
+/** @brief Peer @p peer wants @p name (@p on) or no longer does.
+ * Idempotent. @return 0, or -ENOMEM (nothing changed). */
+int interest_peer_set(struct interest *in, enum interest_kind kind,
+                      const char *name, size_t len, int peer, bool on);
+/** @brief Marks every name of @p peer as stale: the names that the next
+ * interest_peer_set() calls do not confirm go at interest_peer_sweep(). */
+void interest_peer_mark(struct interest *in, int peer);
+/** @brief Forgets the names of @p peer still marked stale. */
+void interest_peer_sweep(struct interest *in, int peer);
+/** @brief Forgets everything @p peer wanted. */
+void interest_peer_clear(struct interest *in, int peer);
+/** @brief How many names of @p kind @p peer wants (INFO). */
+uint64_t interest_peer_names(struct interest *in, int peer,
+                             enum interest_kind kind);
 
 #endif /* MUDUO_MOM_INTEREST_H */

@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct peer;
 struct shard;
 struct spill;
 struct tcp_conn;
@@ -61,6 +62,10 @@ struct session {
     bool pending;             /**< Counted in the broker's pending. */
     bool deferred;            /**< Its input waits behind hand-offs. */
     bool close_after_reply;   /**< QUIT or an error: close once written. */
+    struct peer *peer;        /**< The peer broker this connection is for
+                                   (a link, or a connection we dialed), or
+                                   NULL for a client. */
+    bool link;                /**< The PEER handshake succeeded: a link. */
     bool closing;             /**< Being closed: nothing more is sent. */
 };
 

@@ -6,6 +6,8 @@
 #include "mom/broker_internal.h"
 #include "mom/glob.h"
 #include "mom/message.h"
+#include "mom/peer_commands.h"
+#include "mom/peers.h"
 #include "mom/session.h"
 #include "net/event_loop.h"
 
@@ -39,7 +41,16 @@ int shard_init(struct shard *sh, struct broker *b, int index)
     buffer_init(&sh->scratch);
     atomic_init(&sh->inbound, 0);
     sh->outboxes = calloc((size_t)b->shard_count, sizeof *sh->outboxes);
-    return sh->outboxes == NULL ? -ENOMEM : 0;
+    sh->peer_out = calloc(PEERS_MAX, sizeof *sh->peer_out);
+    sh->peer_msgs = calloc(PEERS_MAX, sizeof *sh->peer_msgs);
+    sh->peer_dirty = 0;
+    buffer_init(&sh->rpub);
+    for (int i = 0; sh->peer_out != NULL && i < PEERS_MAX; i++)
+        buffer_init(&sh->peer_out[i]);
+    return sh->outboxes == NULL || sh->peer_out == NULL ||
+                   sh->peer_msgs == NULL
+               ? -ENOMEM
+               : 0;
 }
 
 void shard_destroy(struct shard *sh)
@@ -56,6 +67,11 @@ void shard_destroy(struct shard *sh)
         free(box->messages);
     }
     free(sh->outboxes);
+    for (int i = 0; sh->peer_out != NULL && i < PEERS_MAX; i++)
+        buffer_destroy(&sh->peer_out[i]);
+    free(sh->peer_out);
+    free(sh->peer_msgs);
+    buffer_destroy(&sh->rpub);
     interest_plan_destroy(&sh->plan);
     buffer_destroy(&sh->scratch);
 }
@@ -80,8 +96,10 @@ int shard_subscribe(struct shard *sh, struct session *s,
         list_init(&t->subscriptions);
     }
     sub->own = dict_add(&s->subs[kind], name, len, sub);
-    if (sub->own == NULL ||
-        interest_add(&sh->broker->interest, kind, name, len, sh->index) != 0) {
+    int added = sub->own == NULL ? -ENOMEM
+                                 : interest_add(&sh->broker->interest, kind,
+                                                name, len, sh->index);
+    if (added < 0) {
         if (sub->own != NULL)
             dict_delete(&s->subs[kind], sub->own);
         if (new_topic) {
@@ -96,6 +114,8 @@ int shard_subscribe(struct shard *sh, struct session *s,
     sub->kind = kind;
     list_push_back(&((struct topic *)te->value)->subscriptions, &sub->in_topic);
     list_push_back(&s->order[kind], &sub->in_session);
+    if (added == 1)
+        peers_interest_changed(sh->broker->peers);
     return 1;
 }
 
@@ -103,8 +123,9 @@ void shard_unsubscribe(struct shard *sh, struct subscription *sub)
 {
     struct dict_entry *te = sub->topic;
     struct topic *t = te->value;
-    interest_remove(&sh->broker->interest, sub->kind, te->key, te->key_len,
-                    sh->index);
+    if (interest_remove(&sh->broker->interest, sub->kind, te->key,
+                        te->key_len, sh->index) == 1)
+        peers_interest_changed(sh->broker->peers);
     list_remove(&sub->in_topic);
     list_remove(&sub->in_session);
     message_unref(sub->retained);
@@ -222,9 +243,33 @@ struct message *shard_retained(struct shard *sh, const char *channel,
     return interest_retained(&sh->broker->interest, channel, len);
 }
 
+/* Queues the RPUB of this publish for every peer in @p peers; they are
+ * sent at the end of the batch (flush_peers). */
+static int to_peers(struct shard *sh, uint64_t peers, const char *channel,
+                    size_t channel_len, const char *payload,
+                    size_t payload_len)
+{
+    struct buffer *rpub = &sh->rpub;
+    buffer_retrieve_all(rpub);
+    peer_command_rpub(rpub, channel, channel_len, payload, payload_len);
+    for (int i = 0; i < PEERS_MAX; i++) {
+        if ((peers & ((uint64_t)1 << i)) == 0)
+            continue;
+        if (buffer_append(&sh->peer_out[i], buffer_peek(rpub),
+                          buffer_readable(rpub)) != 0)
+            return -ENOMEM;
+        sh->peer_msgs[i]++;
+        sh->peer_dirty |= (uint64_t)1 << i;
+    }
+    buffer_retrieve_all(rpub);
+    queue_flush(sh);
+    return 0;
+}
+
 long long shard_publish(struct shard *sh, enum interest_kind kind,
                         const char *channel, size_t channel_len,
-                        const char *payload, size_t payload_len)
+                        const char *payload, size_t payload_len,
+                        bool peers)
 {
     struct interest_plan *plan = &sh->plan;
     shard_count(&sh->count.published, 1);
@@ -259,6 +304,9 @@ long long shard_publish(struct shard *sh, enum interest_kind kind,
         err = route(sh, m, p->loops);
         message_unref(m);
     }
+    if (err == 0 && peers && plan->peers != 0)
+        err = to_peers(sh, plan->peers, channel, channel_len, payload,
+                       payload_len);
     return err != 0 ? err : plan->receivers;
 }
 
@@ -295,12 +343,26 @@ static void flush_outboxes(struct shard *sh)
     }
 }
 
+/* Hands each peer the RPUB commands of this batch in one piece. */
+static void flush_peers(struct shard *sh)
+{
+    for (int i = 0; sh->peer_dirty != 0 && i < PEERS_MAX; i++) {
+        uint64_t bit = (uint64_t)1 << i;
+        if ((sh->peer_dirty & bit) == 0)
+            continue;
+        sh->peer_dirty &= ~bit;
+        peers_forward(sh->broker->peers, i, &sh->peer_out[i], sh->peer_msgs[i]);
+        sh->peer_msgs[i] = 0;
+    }
+}
+
 static void shard_flush(struct event_loop *loop, void *ctx)
 {
     (void)loop;
     struct shard *sh = ctx;
     sh->flush_queued = false;
     flush_outboxes(sh);
+    flush_peers(sh);
     while (!list_empty(&sh->dirty)) {
         struct session *s =
             container_of(list_first(&sh->dirty), struct session, dirty_node);

@@ -101,6 +101,11 @@ struct shard {
     struct list_node dirty;   /**< Sessions with staged output. */
     bool flush_queued;        /**< shard_flush() is queued. */
     struct outbox *outboxes;  /**< One per loop (this one's unused). */
+    struct buffer *peer_out;  /**< RPUB commands for each peer (PEERS_MAX),
+                                   sent at the end of the batch. */
+    size_t *peer_msgs;        /**< How many commands each holds. */
+    struct buffer rpub;       /**< Reused to encode one RPUB. */
+    uint64_t peer_dirty;      /**< Bit i: peer_out[i] holds some. */
     struct interest_plan plan; /**< Reused by every publish. */
     struct buffer scratch;    /**< Reused to build replies and chunks. */
     atomic_int_fast64_t inbound; /**< Hand-offs queued to this loop and not
@@ -127,12 +132,15 @@ void shard_unsubscribe(struct shard *sh, struct subscription *sub);
 /**
  * @brief A PUBLISH (INTEREST_CHANNEL) or SPUBLISH (INTEREST_SHARD) from a
  * session of this loop: plans it, encodes each push once, delivers to the
- * local subscribers and puts the rest in the outboxes.
- * @return the number of receivers (the reply), or -ENOMEM.
+ * local subscribers and puts the rest in the outboxes. A PUBLISH goes to
+ * the peers that want it too, when @p to_peers (a message that came from
+ * a peer does not: one hop).
+ * @return the number of local receivers (the reply), or -ENOMEM.
  */
 long long shard_publish(struct shard *sh, enum interest_kind kind,
                         const char *channel, size_t channel_len,
-                        const char *payload, size_t payload_len);
+                        const char *payload, size_t payload_len,
+                        bool to_peers);
 
 /** @brief The cached last message of @p channel (`--retain`), with a
  * reference for the caller, or NULL. */

@@ -1,0 +1,743 @@
+/* The table of peers: who they are, their links, what goes to them. */
+#include "mom/peers.h"
+
+#include "base/assertion.h"
+#include "base/log.h"
+#include "base/timestamp.h"
+#include "mom/broker_internal.h"
+#include "mom/peer_commands.h"
+#include "mom/session.h"
+#include "mom/shard.h"
+#include "mom/spill.h"
+#include "net/event_loop.h"
+#include "net/tcp_client.h"
+#include "net/tcp_conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void sync_peers(struct event_loop *loop, void *ctx);
+
+int peers_address_cmp(const struct inet_address *a,
+                      const struct inet_address *b)
+{
+    uint32_t ia = ntohl(a->u.v4.sin_addr.s_addr);
+    uint32_t ib = ntohl(b->u.v4.sin_addr.s_addr);
+    if (ia != ib)
+        return ia < ib ? -1 : 1;
+    return (int)inet_address_port(a) - (int)inet_address_port(b);
+}
+
+static struct peer *find_by_address(struct peers *ps,
+                                    const struct inet_address *addr)
+{
+    for (int i = 0; i < ps->count; i++)
+        if (peers_address_cmp(&ps->list[i]->addr, addr) == 0)
+            return ps->list[i];
+    return NULL;
+}
+
+static struct peer *find_by_node(struct peers *ps, const char *node)
+{
+    for (int i = 0; i < ps->count; i++)
+        if (strcmp(ps->list[i]->node, node) == 0)
+            return ps->list[i];
+    return NULL;
+}
+
+/* --- dialing ---------------------------------------------------------- */
+
+/* A dialed connection is up: it gets a session like any client's, and
+ * says who we are. */
+static void on_dialed(struct tcp_conn *conn, void *ctx)
+{
+    struct peer *p = ctx;
+    struct peers *ps = p->owner;
+    broker_connection(conn, ps->broker);
+    struct session *s = tcp_conn_context(conn);
+    if (!tcp_conn_connected(conn) || s == NULL || s->closing)
+        return;
+    s->peer = p;
+    pthread_mutex_lock(&ps->mu);
+    if (p->dialing != NULL)
+        tcp_conn_unref(p->dialing);
+    tcp_conn_ref(conn);
+    p->dialing = conn;
+    p->dialing_since_us = timestamp_mono_us();
+    pthread_mutex_unlock(&ps->mu);
+    struct buffer *out = &s->shard->scratch;
+    buffer_retrieve_all(out);
+    peer_command_hello(out, ps->node, ps->epoch, ps->self_text,
+                       ps->broker->config->requirepass);
+    (void)tcp_conn_send_buffer(conn, out);
+}
+
+static void on_dialed_input(struct tcp_conn *conn, struct buffer *in,
+                            int64_t receive_time_us, void *ctx)
+{
+    struct peer *p = ctx;
+    broker_input(conn, in, receive_time_us, p->owner->broker);
+}
+
+static void on_dialed_write_complete(struct tcp_conn *conn, void *ctx)
+{
+    struct peer *p = ctx;
+    broker_write_complete(conn, p->owner->broker);
+}
+
+static void on_dialed_high_water(struct tcp_conn *conn, size_t queued,
+                                 void *ctx)
+{
+    struct peer *p = ctx;
+    broker_high_water(conn, queued, p->owner->broker);
+}
+
+/* Under mu. A record for @p addr; it dials if ours is the lower address
+ * and, when @p named, introduces us otherwise. NULL when the table is
+ * full or memory ran out. */
+static struct peer *add_peer(struct peers *ps, const struct inet_address *addr,
+                             bool named)
+{
+    if (ps->count == PEERS_MAX) {
+        log_warn("peers: %d known, not adding another", PEERS_MAX);
+        return NULL;
+    }
+    struct peer *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->owner = ps;
+    p->index = ps->count;
+    p->addr = *addr;
+    inet_address_to_string(addr, p->addr_text, sizeof p->addr_text);
+    p->named = named;
+    p->we_dial = peers_address_cmp(&ps->self, addr) < 0;
+    p->state = PEER_CONNECTING;
+    if ((p->we_dial || named) && !ps->stopped) {
+        struct broker *b = ps->broker;
+        struct event_loop *loop = b->shards[p->index % b->shard_count].loop;
+        char name[TCP_CLIENT_NAME_MAX];
+        snprintf(name, sizeof name, "peer-%s", p->addr_text);
+        p->client = tcp_client_new(loop, addr, name);
+        if (p->client == NULL) {
+            free(p);
+            return NULL;
+        }
+        struct tcp_callbacks cb = {
+            .on_connection = on_dialed,
+            .on_message = on_dialed_input,
+            .on_write_complete = on_dialed_write_complete,
+            .on_high_water = on_dialed_high_water,
+            .high_water_mark = b->config->sub_memory_limit,
+            .ctx = p,
+        };
+        tcp_client_set_callbacks(p->client, &cb);
+        tcp_client_set_retry(p->client, true);
+        (void)tcp_client_set_retry_delays(p->client, PEERS_RETRY_MIN_US,
+                                          PEERS_RETRY_MAX_US);
+    }
+    ps->list[ps->count++] = p;
+    if (p->client != NULL)
+        (void)tcp_client_connect(p->client);
+    log_info("peers: %s %s", p->addr_text,
+             p->we_dial ? "known, dialing it"
+             : named    ? "known, introducing us"
+                        : "known, waiting for it to dial");
+    return p;
+}
+
+/* --- the spill file of a peer ----------------------------------------- */
+
+/* Under mu. Removes the backlog, counting its messages as dropped. */
+static void drop_backlog(struct peer *p)
+{
+    if (p->backlog == NULL)
+        return;
+    struct broker *b = p->owner->broker;
+    atomic_fetch_add(&p->count.dropped, spill_records(p->backlog));
+    atomic_fetch_sub(&b->count.disk_bytes,
+                     (int_fast64_t)spill_bytes(p->backlog));
+    spill_close(p->backlog);
+    p->backlog = NULL;
+}
+
+static bool backlog_empty(const struct peer *p)
+{
+    return p->backlog == NULL || spill_empty(p->backlog);
+}
+
+/* Under mu. Keeps @p len bytes (@p count messages) for later, within the
+ * caps: at a cap, drop-oldest makes room, and otherwise these are dropped. */
+static void spill_for(struct peer *p, const void *data, size_t len,
+                      size_t count)
+{
+    struct broker *b = p->owner->broker;
+    const struct broker_config *cfg = b->config;
+    if (p->backlog == NULL) {
+        char name[128];
+        int err = 0;
+        snprintf(name, sizeof name, "%speer%d-%" PRIu64 "%s", b->spill_prefix,
+                 p->index, p->backlog_seq++, SPILL_SUFFIX);
+        p->backlog = spill_open(cfg->spill_dir, name, &err);
+        if (p->backlog == NULL) {
+            log_error("peers: %s: cannot spill to %s/%s: %s", p->addr_text,
+                      cfg->spill_dir, name, log_strerror(-err));
+            atomic_fetch_add(&p->count.dropped, count);
+            return;
+        }
+    }
+    uint64_t held = spill_bytes(p->backlog);
+    uint64_t global = (uint64_t)atomic_load(&b->count.disk_bytes);
+    if ((held + len > cfg->sub_disk_cap || global + len > cfg->disk_cap) &&
+        cfg->policy == BROKER_POLICY_DROP_OLDEST) {
+        uint64_t over = 0;
+        if (held + len > cfg->sub_disk_cap)
+            over = held + len - cfg->sub_disk_cap;
+        if (global + len > cfg->disk_cap && global + len - cfg->disk_cap > over)
+            over = global + len - cfg->disk_cap;
+        uint64_t records = 0;
+        uint64_t bytes = 0;
+        (void)spill_drop_oldest(p->backlog, held > over ? held - over : 0,
+                                &records, &bytes);
+        atomic_fetch_sub(&b->count.disk_bytes, (int_fast64_t)bytes);
+        atomic_fetch_add(&p->count.dropped, records);
+        held = spill_bytes(p->backlog);
+        global = (uint64_t)atomic_load(&b->count.disk_bytes);
+    }
+    if (held + len > cfg->sub_disk_cap || global + len > cfg->disk_cap ||
+        spill_append(p->backlog, data, len, true) != 0) {
+        atomic_fetch_add(&p->count.dropped, count);
+        return;
+    }
+    uint64_t added = spill_bytes(p->backlog) - held;
+    atomic_fetch_add(&b->count.disk_bytes, (int_fast64_t)added);
+    atomic_fetch_add(&b->count.spilled_bytes, added);
+}
+
+/* Under mu, in the link's loop. Hands the link the next chunk of the
+ * spill file; with none left, messages go straight to the link again.
+ * Sending from the link's own thread puts the chunk in its output at
+ * once, ahead of anything another loop sends after this. */
+static void drain(struct peer *p)
+{
+    struct peers *ps = p->owner;
+    if (backlog_empty(p)) {
+        p->congested = false;
+        if (p->backlog != NULL) {
+            spill_close(p->backlog);
+            p->backlog = NULL;
+        }
+        return;
+    }
+    struct buffer *chunk = &ps->scratch;
+    buffer_retrieve_all(chunk);
+    uint64_t before = spill_bytes(p->backlog);
+    ssize_t n = spill_read(p->backlog, chunk, PEERS_DRAIN_CHUNK);
+    atomic_fetch_sub(&ps->broker->count.disk_bytes,
+                     (int_fast64_t)(before - spill_bytes(p->backlog)));
+    if (n < 0) {
+        log_error("peers: %s: spill read failed: %s", p->addr_text,
+                  log_strerror((int)-n));
+        drop_backlog(p);
+        p->congested = false;
+        return;
+    }
+    p->congested = true; /* until the write-complete of this chunk */
+    (void)tcp_conn_send_buffer(p->link, chunk);
+}
+
+/* --- links ------------------------------------------------------------ */
+
+static void queue_sync(struct peers *ps)
+{
+    if (!atomic_exchange(&ps->sync_queued, true) &&
+        event_loop_queue(ps->broker->loop, sync_peers, ps) != 0)
+        atomic_store(&ps->sync_queued, false); /* the broker is going */
+}
+
+/* Under mu. Tells @p p the addresses of our other links, and them its. */
+static void gossip(struct peers *ps, struct peer *p)
+{
+    struct buffer *out = &ps->scratch;
+    buffer_retrieve_all(out);
+    size_t n = 0;
+    for (int i = 0; i < ps->count; i++)
+        if (ps->list[i] != p && ps->list[i]->state == PEER_UP)
+            n++;
+    if (n > 0) {
+        peer_command_begin(out, "PEERS", n);
+        for (int i = 0; i < ps->count; i++)
+            if (ps->list[i] != p && ps->list[i]->state == PEER_UP)
+                peer_command_arg(out, ps->list[i]->addr_text);
+        (void)tcp_conn_send_buffer(p->link, out);
+    }
+    buffer_retrieve_all(out);
+    peer_command_begin(out, "PEERS", 1);
+    peer_command_arg(out, p->addr_text);
+    for (int i = 0; i < ps->count; i++)
+        if (ps->list[i] != p && ps->list[i]->state == PEER_UP)
+            (void)tcp_conn_send(ps->list[i]->link, buffer_peek(out),
+                                buffer_readable(out));
+    buffer_retrieve_all(out);
+}
+
+/* Under mu. The handshake of @p s succeeded: it is @p p's link now. */
+static void link_up(struct peers *ps, struct peer *p, struct session *s,
+                    const char *node, uint64_t epoch)
+{
+    bool same = p->epoch == epoch && strcmp(p->node, node) == 0;
+    if (!same) {
+        /* A new incarnation: what the old one wanted, and the messages
+         * kept for its subscribers, have nobody to go to. */
+        interest_peer_clear(&ps->broker->interest, p->index);
+        drop_backlog(p);
+    } else {
+        interest_peer_mark(&ps->broker->interest, p->index);
+    }
+    snprintf(p->node, sizeof p->node, "%s", node);
+    p->epoch = epoch;
+    p->state = PEER_UP;
+    tcp_conn_ref(s->conn);
+    p->link = s->conn;
+    if (p->dialing == s->conn) {
+        tcp_conn_unref(p->dialing);
+        p->dialing = NULL;
+    }
+    atomic_store(&p->last_input_us, timestamp_mono_us());
+    atomic_fetch_add(&p->count.links, 1);
+    p->synced = false;
+    p->congested = false;
+    s->link = true;
+    s->peer = p;
+    /* An introduction is done once it dials us. */
+    if (p->client != NULL && !p->we_dial)
+        (void)tcp_client_stop(p->client);
+    log_info("peers: %s (%s, epoch %" PRIu64 ") linked%s", p->addr_text,
+             p->node, epoch, same ? ", same epoch" : "");
+    interest_track(&ps->broker->interest);
+    gossip(ps, p);
+    if (!backlog_empty(p))
+        drain(p);
+    queue_sync(ps);
+}
+
+int peers_handshake(struct peers *ps, struct session *s, const char *node,
+                    uint64_t epoch, const struct inet_address *addr,
+                    char *why, size_t why_len)
+{
+    bool dialed = s->peer != NULL; /* this is the answer to our PEER */
+    int rc = 0;
+    pthread_mutex_lock(&ps->mu);
+    struct peer *p = dialed ? s->peer : find_by_node(ps, node);
+    if (s->link) {
+        snprintf(why, why_len, "ERR PEER on a link that is up");
+        rc = -EPERM;
+    } else if (strcmp(node, ps->node) == 0 ||
+               peers_address_cmp(addr, &ps->self) == 0) {
+        snprintf(why, why_len, "ERR PEER refused: that is this broker");
+        rc = -EPERM;
+    } else if (p != NULL && peers_address_cmp(&p->addr, addr) != 0) {
+        snprintf(why, why_len,
+                 "ERR PEER refused: node %s is at %s, not at this address",
+                 node, p->addr_text);
+        rc = -EPERM;
+    } else if (p == NULL && (p = find_by_address(ps, addr)) == NULL &&
+               (p = add_peer(ps, addr, false)) == NULL) {
+        snprintf(why, why_len, "ERR PEER refused: no room for another peer");
+        rc = -EPERM;
+    } else if (!dialed && p->we_dial) {
+        /* It is the higher address: an introduction; its record dials it
+         * (add_peer). A link to it that looks alive is stale if it comes
+         * with a newer epoch: closed, so that the dial starts at once. */
+        if (p->link != NULL && epoch > p->epoch)
+            tcp_conn_force_close(p->link);
+        snprintf(why, why_len,
+                 "ERR PEER refused: the lower address dials (%s dials %s)",
+                 ps->self_text, p->addr_text);
+        rc = -EPERM;
+    } else if (p->link != NULL && epoch <= p->epoch) {
+        snprintf(why, why_len, "ERR PEER refused: %s is linked already%s",
+                 node, epoch < p->epoch ? " with a newer epoch" : "");
+        rc = -EPERM;
+    }
+    if (rc == 0) {
+        if (p->link != NULL) { /* a stale link: it restarted */
+            log_warn("peers: %s came back with a new epoch: its old link "
+                     "is closed", p->addr_text);
+            tcp_conn_force_close(p->link); /* in its own loop */
+            tcp_conn_unref(p->link);
+            p->link = NULL;
+        }
+        if (!dialed) {
+            struct buffer *out = &ps->scratch;
+            buffer_retrieve_all(out);
+            peer_command_hello(out, ps->node, ps->epoch, ps->self_text, NULL);
+            (void)tcp_conn_send_buffer(s->conn, out);
+        }
+        link_up(ps, p, s, node, epoch);
+    }
+    pthread_mutex_unlock(&ps->mu);
+    return rc;
+}
+
+int peers_set_interest(struct peers *ps, struct session *s,
+                       enum interest_kind kind, const struct request_arg *names,
+                       size_t count, bool on)
+{
+    int err = 0;
+    pthread_mutex_lock(&ps->mu);
+    /* Under the lock, so that a link being replaced cannot add to the
+     * interest of the one that replaces it. */
+    if (s->peer != NULL && s->peer->link == s->conn)
+        for (size_t i = 0; i < count && err == 0; i++)
+            err = interest_peer_set(&ps->broker->interest, kind, names[i].ptr,
+                                    names[i].len, s->peer->index, on);
+    pthread_mutex_unlock(&ps->mu);
+    return err;
+}
+
+void peers_sweep(struct peers *ps, struct session *s)
+{
+    pthread_mutex_lock(&ps->mu);
+    if (s->peer != NULL && s->peer->link == s->conn)
+        interest_peer_sweep(&ps->broker->interest, s->peer->index);
+    pthread_mutex_unlock(&ps->mu);
+}
+
+void peers_learn(struct peers *ps, const struct inet_address *addr)
+{
+    pthread_mutex_lock(&ps->mu);
+    if (peers_address_cmp(addr, &ps->self) != 0 &&
+        find_by_address(ps, addr) == NULL)
+        (void)add_peer(ps, addr, false);
+    pthread_mutex_unlock(&ps->mu);
+}
+
+void peers_closed(struct peers *ps, struct session *s)
+{
+    struct peer *p = s->peer;
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&ps->mu);
+    if (p->dialing == s->conn) {
+        tcp_conn_unref(p->dialing);
+        p->dialing = NULL;
+    }
+    if (p->link == s->conn) {
+        tcp_conn_unref(p->link);
+        p->link = NULL;
+        p->congested = false;
+        p->down_since_us = timestamp_mono_us();
+        if (ps->broker->config->peer_grace_ms > 0) {
+            p->state = PEER_DOWN;
+        } else {
+            p->state = PEER_CONNECTING;
+            interest_peer_clear(&ps->broker->interest, p->index);
+            drop_backlog(p);
+        }
+        log_warn("peers: %s (%s): link lost", p->addr_text, p->node);
+        /* Its dialer dials again; an introduction is sent again, in case
+         * it restarted without knowing us. */
+        if (p->client != NULL && !p->we_dial)
+            (void)tcp_client_connect(p->client);
+    }
+    pthread_mutex_unlock(&ps->mu);
+}
+
+void peers_input(struct peers *ps, struct session *s)
+{
+    (void)ps;
+    if (s->peer != NULL)
+        atomic_store(&s->peer->last_input_us, timestamp_mono_us());
+}
+
+void peers_forward(struct peers *ps, int index, struct buffer *out,
+                   size_t count)
+{
+    size_t len = buffer_readable(out);
+    pthread_mutex_lock(&ps->mu);
+    struct peer *p = ps->list[index];
+    if (p->state == PEER_UP && !p->congested && backlog_empty(p)) {
+        (void)tcp_conn_send(p->link, buffer_peek(out), len);
+    } else if (p->state != PEER_CONNECTING) {
+        spill_for(p, buffer_peek(out), len, count);
+    } else {
+        atomic_fetch_add(&p->count.dropped, count);
+        count = 0;
+        len = 0;
+    }
+    pthread_mutex_unlock(&ps->mu);
+    atomic_fetch_add(&p->count.msgs_out, count);
+    atomic_fetch_add(&p->count.bytes_out, len);
+    buffer_retrieve_all(out);
+}
+
+void peers_write_complete(struct peers *ps, struct session *s)
+{
+    pthread_mutex_lock(&ps->mu);
+    if (s->peer != NULL && s->peer->link == s->conn && s->peer->congested)
+        drain(s->peer);
+    pthread_mutex_unlock(&ps->mu);
+}
+
+void peers_high_water(struct peers *ps, struct session *s)
+{
+    pthread_mutex_lock(&ps->mu);
+    if (s->peer != NULL && s->peer->link == s->conn)
+        s->peer->congested = true;
+    pthread_mutex_unlock(&ps->mu);
+}
+
+/* --- the base loop: interest, heartbeat ------------------------------- */
+
+/* Appends `VERB names...` when there are names. */
+static void names_command(struct buffer *out, const char *verb,
+                          struct interest_names *names)
+{
+    if (names->count > 0) {
+        peer_command_begin(out, verb, names->count);
+        (void)buffer_append(out, buffer_peek(&names->bulks),
+                            buffer_readable(&names->bulks));
+    }
+    buffer_retrieve_all(&names->bulks);
+    names->count = 0;
+}
+
+/* Tells the peers what changed here, and a new link everything. */
+static void sync_peers(struct event_loop *loop, void *ctx)
+{
+    (void)loop;
+    struct peers *ps = ctx;
+    struct interest *in = &ps->broker->interest;
+    atomic_store(&ps->sync_queued, false);
+    struct interest_names added = {.count = 0};
+    struct interest_names removed = {.count = 0};
+    struct buffer update;
+    buffer_init(&added.bulks);
+    buffer_init(&removed.bulks);
+    buffer_init(&update);
+    static const char *const verbs[][2] = {{"RSUB", "RUNSUB"},
+                                           {"RPSUB", "RPUNSUB"}};
+    static const enum interest_kind kinds[] = {INTEREST_CHANNEL,
+                                               INTEREST_PATTERN};
+    for (int k = 0; k < 2; k++) {
+        if (interest_take_changes(in, kinds[k], &added, &removed) != 0) {
+            queue_sync(ps); /* the changes are kept: try again */
+            buffer_retrieve_all(&added.bulks);
+            buffer_retrieve_all(&removed.bulks);
+            added.count = removed.count = 0;
+            continue;
+        }
+        names_command(&update, verbs[k][0], &added);
+        names_command(&update, verbs[k][1], &removed);
+    }
+    pthread_mutex_lock(&ps->mu);
+    for (int i = 0; i < ps->count; i++) {
+        struct peer *p = ps->list[i];
+        if (p->state != PEER_UP)
+            continue;
+        if (p->synced) {
+            if (buffer_readable(&update) > 0)
+                (void)tcp_conn_send(p->link, buffer_peek(&update),
+                                    buffer_readable(&update));
+            continue;
+        }
+        /* After the changes taken above: a change made since is noted
+         * for the next sync, and the sets are idempotent. */
+        struct buffer *full = &ps->scratch;
+        buffer_retrieve_all(full);
+        bool whole = true;
+        for (int k = 0; k < 2; k++) {
+            whole = whole && interest_local_names(in, kinds[k], &added) == 0;
+            names_command(full, verbs[k][0], &added);
+        }
+        if (!whole) {
+            queue_sync(ps); /* out of memory: p stays unsynced, next time */
+            continue;
+        }
+        peer_command_begin(full, "RSYNC", 0);
+        (void)tcp_conn_send_buffer(p->link, full);
+        p->synced = true;
+    }
+    pthread_mutex_unlock(&ps->mu);
+    buffer_destroy(&added.bulks);
+    buffer_destroy(&removed.bulks);
+    buffer_destroy(&update);
+}
+
+static void heartbeat(struct event_loop *loop, uint64_t timer_id, void *ctx)
+{
+    (void)loop;
+    (void)timer_id;
+    struct peers *ps = ctx;
+    const struct broker_config *cfg = ps->broker->config;
+    int64_t now = timestamp_mono_us();
+    int64_t silence = (int64_t)cfg->peer_heartbeat_ms * 1000 * PEERS_SILENT_BEATS;
+    static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+    pthread_mutex_lock(&ps->mu);
+    for (int i = 0; i < ps->count; i++) {
+        struct peer *p = ps->list[i];
+        if (p->link != NULL) {
+            (void)tcp_conn_send(p->link, ping, sizeof ping - 1);
+            if (now - atomic_load(&p->last_input_us) > silence) {
+                log_warn("peers: %s (%s): silent for %d heartbeats, closed",
+                         p->addr_text, p->node, PEERS_SILENT_BEATS);
+                tcp_conn_force_close(p->link);
+            }
+        }
+        if (p->dialing != NULL && now - p->dialing_since_us > silence) {
+            log_warn("peers: %s: no answer to PEER, closed", p->addr_text);
+            tcp_conn_force_close(p->dialing);
+        }
+        if (p->state == PEER_DOWN &&
+            now - p->down_since_us > (int64_t)cfg->peer_grace_ms * 1000) {
+            log_warn("peers: %s (%s): down for longer than the grace period: "
+                     "its interest and messages are dropped",
+                     p->addr_text, p->node);
+            p->state = PEER_CONNECTING;
+            interest_peer_clear(&ps->broker->interest, p->index);
+            drop_backlog(p);
+        }
+    }
+    pthread_mutex_unlock(&ps->mu);
+}
+
+/* --- life ------------------------------------------------------------- */
+
+struct peers *peers_new(struct broker *b)
+{
+    struct peers *ps = calloc(1, sizeof *ps);
+    if (ps == NULL)
+        return NULL;
+    pthread_mutex_init(&ps->mu, NULL);
+    ps->broker = b;
+    (void)inet_address_from_ip(&ps->self, b->config->bind, (uint16_t)b->port);
+    inet_address_to_string(&ps->self, ps->self_text, sizeof ps->self_text);
+    snprintf(ps->node, sizeof ps->node, "%s",
+             b->config->node_name != NULL ? b->config->node_name
+                                          : ps->self_text);
+    /* Wall-clock microseconds: a broker that restarts gets a larger one. */
+    ps->epoch = (uint64_t)timestamp_wall_us();
+    atomic_init(&ps->sync_queued, false);
+    buffer_init(&ps->scratch);
+    return ps;
+}
+
+int peers_start(struct peers *ps)
+{
+    const struct broker_config *cfg = ps->broker->config;
+    ps->heartbeat_timer = event_loop_run_every(
+        ps->broker->loop, (int64_t)cfg->peer_heartbeat_ms * 1000, heartbeat, ps);
+    if (ps->heartbeat_timer == 0)
+        return -ENOMEM;
+    int err = 0;
+    pthread_mutex_lock(&ps->mu);
+    for (size_t i = 0; i < cfg->peer_count && err == 0; i++) {
+        struct inet_address addr;
+        if (broker_config_parse_peer(&addr, cfg->peers[i]) != 0) {
+            err = -EINVAL;
+        } else if (peers_address_cmp(&addr, &ps->self) == 0) {
+            log_warn("peers: --peer %s is this broker: skipped", cfg->peers[i]);
+        } else if (find_by_address(ps, &addr) == NULL &&
+                   add_peer(ps, &addr, true) == NULL) {
+            err = -ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&ps->mu);
+    return err;
+}
+
+void peers_stop(struct peers *ps)
+{
+    if (ps == NULL)
+        return;
+    struct tcp_client *clients[PEERS_MAX];
+    int n = 0;
+    pthread_mutex_lock(&ps->mu);
+    ps->stopped = true;
+    for (int i = 0; i < ps->count; i++) {
+        if (ps->list[i]->client != NULL)
+            clients[n++] = ps->list[i]->client;
+        ps->list[i]->client = NULL;
+    }
+    pthread_mutex_unlock(&ps->mu);
+    if (ps->heartbeat_timer != 0)
+        event_loop_cancel_timer(ps->broker->loop, ps->heartbeat_timer);
+    ps->heartbeat_timer = 0;
+    /* Without the lock: freeing a client closes its connection in its
+     * loop and waits for that, and the down callback (peers_closed())
+     * takes the lock. */
+    for (int i = 0; i < n; i++)
+        tcp_client_free(clients[i]);
+}
+
+void peers_free(struct peers *ps)
+{
+    if (ps == NULL)
+        return;
+    peers_stop(ps);
+    for (int i = 0; i < ps->count; i++) {
+        struct peer *p = ps->list[i];
+        if (p->link != NULL)
+            tcp_conn_unref(p->link);
+        if (p->dialing != NULL)
+            tcp_conn_unref(p->dialing);
+        drop_backlog(p);
+        free(p);
+    }
+    buffer_destroy(&ps->scratch);
+    pthread_mutex_destroy(&ps->mu);
+    free(ps);
+}
+
+void peers_interest_changed(struct peers *ps)
+{
+    queue_sync(ps);
+}
+
+/* --- INFO ------------------------------------------------------------- */
+
+static const char *state_name(enum peer_state s)
+{
+    return s == PEER_UP ? "up" : s == PEER_DOWN ? "down" : "connecting";
+}
+
+void peers_info(struct peers *ps, struct buffer *out)
+{
+    char line[512];
+    struct interest *in = &ps->broker->interest;
+    pthread_mutex_lock(&ps->mu);
+    int up = 0;
+    for (int i = 0; i < ps->count; i++)
+        up += ps->list[i]->state == PEER_UP;
+    int n = snprintf(line, sizeof line,
+                     "\r\n# Peers\r\nnode_name:%s\r\nnode_epoch:%" PRIu64
+                     "\r\npeers_known:%d\r\npeers_up:%d\r\n",
+                     ps->node, ps->epoch, ps->count, up);
+    (void)buffer_append(out, line, (size_t)n);
+    for (int i = 0; i < ps->count; i++) {
+        struct peer *p = ps->list[i];
+        n = snprintf(
+            line, sizeof line,
+            "peer%d:addr=%s,node=%s,state=%s,epoch=%" PRIu64
+            ",dialer=%s,channels=%" PRIu64 ",patterns=%" PRIu64
+            ",msgs_in=%" PRIuFAST64 ",bytes_in=%" PRIuFAST64
+            ",msgs_out=%" PRIuFAST64 ",bytes_out=%" PRIuFAST64
+            ",spilled_bytes=%" PRIu64 ",dropped=%" PRIuFAST64
+            ",links=%" PRIuFAST64 "\r\n",
+            i, p->addr_text, p->node[0] != '\0' ? p->node : "-",
+            state_name(p->state), p->epoch, p->we_dial ? "self" : "peer",
+            interest_peer_names(in, p->index, INTEREST_CHANNEL),
+            interest_peer_names(in, p->index, INTEREST_PATTERN),
+            atomic_load(&p->count.msgs_in), atomic_load(&p->count.bytes_in),
+            atomic_load(&p->count.msgs_out), atomic_load(&p->count.bytes_out),
+            p->backlog != NULL ? spill_bytes(p->backlog) : 0,
+            atomic_load(&p->count.dropped), atomic_load(&p->count.links));
+        if (n > 0 && (size_t)n < sizeof line)
+            (void)buffer_append(out, line, (size_t)n);
+    }
+    pthread_mutex_unlock(&ps->mu);
+}
