@@ -189,10 +189,15 @@ static void dialed_answer(struct session *s, const struct request *req,
             used += (size_t)snprintf(text + used, sizeof text - used, "%s%.*s",
                                      i > 0 ? " " : "", (int)req->argv[i].len,
                                      req->argv[i].ptr);
-        log_warn("peers: %s: PEER answered with: %s", tcp_conn_name(s->conn),
-                 text);
+        /* Refusing an introduction is the usual answer to one. */
+        if (strstr(text, "the lower address dials") != NULL)
+            log_info("peers: %s: %s", tcp_conn_name(s->conn), text);
+        else
+            log_warn("peers: %s: PEER answered with: %s",
+                     tcp_conn_name(s->conn), text);
     }
     buffer_retrieve_all(r->buf); /* nothing is answered to an answer */
+    peers_refused(s->shard->broker->peers, s);
     session_kill(s, NULL);
 }
 

@@ -312,9 +312,14 @@ static void link_up(struct peers *ps, struct peer *p, struct session *s,
     p->congested = false;
     s->link = true;
     s->peer = p;
+    /* A link carries messages of any size: not the limits of a client
+     * that has yet to authenticate. */
+    s->authenticated = true;
+    request_parser_set_auth_required(&s->parser, false);
     /* An introduction is done once it dials us. */
     if (p->client != NULL && !p->we_dial)
         (void)tcp_client_stop(p->client);
+    p->redial_at_us = 0;
     log_info("peers: %s (%s, epoch %" PRIu64 ") linked%s", p->addr_text,
              p->node, epoch, same ? ", same epoch" : "");
     interest_track(&ps->broker->interest);
@@ -324,12 +329,31 @@ static void link_up(struct peers *ps, struct peer *p, struct session *s,
     queue_sync(ps);
 }
 
+/* Under mu. Whether a handshake for @p p may go on: not an introduction
+ * (we dial it: its record does, see add_peer), and no live link with the
+ * same or a newer epoch. An introduction with a newer epoch than a link
+ * that looks alive shows that link stale: it goes to @p stale, to be
+ * closed, so that our dial starts at once. */
+static int check_epoch(struct peer *p, bool dialed,
+                       uint64_t epoch, struct tcp_conn **stale)
+{
+    if (!dialed && p->we_dial) {
+        if (p->link != NULL && epoch > p->epoch) {
+            *stale = p->link;
+            tcp_conn_ref(*stale);
+        }
+        return -EPERM;
+    }
+    return p->link != NULL && epoch <= p->epoch ? -EPERM : 0;
+}
+
 int peers_handshake(struct peers *ps, struct session *s, const char *node,
                     uint64_t epoch, const struct inet_address *addr,
                     char *why, size_t why_len)
 {
     bool dialed = s->peer != NULL; /* this is the answer to our PEER */
     int rc = 0;
+    struct tcp_conn *stale = NULL; /* a link to close, with a reference */
     pthread_mutex_lock(&ps->mu);
     struct peer *p = dialed ? s->peer : find_by_node(ps, node);
     if (s->link) {
@@ -344,31 +368,27 @@ int peers_handshake(struct peers *ps, struct session *s, const char *node,
                  "ERR PEER refused: node %s is at %s, not at this address",
                  node, p->addr_text);
         rc = -EPERM;
-    } else if (p == NULL && (p = find_by_address(ps, addr)) == NULL &&
-               (p = add_peer(ps, addr, false)) == NULL) {
-        snprintf(why, why_len, "ERR PEER refused: no room for another peer");
-        rc = -EPERM;
-    } else if (!dialed && p->we_dial) {
-        /* It is the higher address: an introduction; its record dials it
-         * (add_peer). A link to it that looks alive is stale if it comes
-         * with a newer epoch: closed, so that the dial starts at once. */
-        if (p->link != NULL && epoch > p->epoch)
-            tcp_conn_force_close(p->link);
-        snprintf(why, why_len,
-                 "ERR PEER refused: the lower address dials (%s dials %s)",
-                 ps->self_text, p->addr_text);
-        rc = -EPERM;
-    } else if (p->link != NULL && epoch <= p->epoch) {
-        snprintf(why, why_len, "ERR PEER refused: %s is linked already%s",
-                 node, epoch < p->epoch ? " with a newer epoch" : "");
-        rc = -EPERM;
+    } else {
+        if (p == NULL)
+            p = find_by_address(ps, addr);
+        if (p == NULL)
+            p = add_peer(ps, addr, false);
+        rc = p == NULL ? -EPERM : check_epoch(p, dialed, epoch, &stale);
+        if (p == NULL)
+            snprintf(why, why_len, "ERR PEER refused: no room for another peer");
+        else if (rc != 0 && p->we_dial && !dialed)
+            snprintf(why, why_len,
+                     "ERR PEER refused: the lower address dials (%s dials %s)",
+                     ps->self_text, p->addr_text);
+        else if (rc != 0)
+            snprintf(why, why_len, "ERR PEER refused: %s is linked already%s",
+                     node, epoch < p->epoch ? " with a newer epoch" : "");
     }
-    if (rc == 0) {
+    if (rc == 0 && p != NULL) {
         if (p->link != NULL) { /* a stale link: it restarted */
             log_warn("peers: %s came back with a new epoch: its old link "
                      "is closed", p->addr_text);
-            tcp_conn_force_close(p->link); /* in its own loop */
-            tcp_conn_unref(p->link);
+            stale = p->link; /* closed below, with our reference */
             p->link = NULL;
         }
         if (!dialed) {
@@ -380,6 +400,12 @@ int peers_handshake(struct peers *ps, struct session *s, const char *node,
         link_up(ps, p, s, node, epoch);
     }
     pthread_mutex_unlock(&ps->mu);
+    /* Outside the lock: a close may run the down callback at once (when
+     * its loop no longer takes queued work), and that takes the lock. */
+    if (stale != NULL) {
+        tcp_conn_force_close(stale);
+        tcp_conn_unref(stale);
+    }
     return rc;
 }
 
@@ -443,6 +469,17 @@ void peers_closed(struct peers *ps, struct session *s)
          * it restarted without knowing us. */
         if (p->client != NULL && !p->we_dial)
             (void)tcp_client_connect(p->client);
+    }
+    pthread_mutex_unlock(&ps->mu);
+}
+
+void peers_refused(struct peers *ps, struct session *s)
+{
+    pthread_mutex_lock(&ps->mu);
+    struct peer *p = s->peer;
+    if (p != NULL && p->client != NULL && p->state != PEER_UP) {
+        (void)tcp_client_stop(p->client);
+        p->redial_at_us = timestamp_mono_us() + PEERS_RETRY_MAX_US;
     }
     pthread_mutex_unlock(&ps->mu);
 }
@@ -577,6 +614,8 @@ static void heartbeat(struct event_loop *loop, uint64_t timer_id, void *ctx)
     int64_t now = timestamp_mono_us();
     int64_t silence = (int64_t)cfg->peer_heartbeat_ms * 1000 * PEERS_SILENT_BEATS;
     static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+    struct tcp_conn *silent[2 * PEERS_MAX]; /* with a reference each */
+    int n = 0;
     pthread_mutex_lock(&ps->mu);
     for (int i = 0; i < ps->count; i++) {
         struct peer *p = ps->list[i];
@@ -585,12 +624,19 @@ static void heartbeat(struct event_loop *loop, uint64_t timer_id, void *ctx)
             if (now - atomic_load(&p->last_input_us) > silence) {
                 log_warn("peers: %s (%s): silent for %d heartbeats, closed",
                          p->addr_text, p->node, PEERS_SILENT_BEATS);
-                tcp_conn_force_close(p->link);
+                tcp_conn_ref(p->link);
+                silent[n++] = p->link;
             }
         }
         if (p->dialing != NULL && now - p->dialing_since_us > silence) {
             log_warn("peers: %s: no answer to PEER, closed", p->addr_text);
-            tcp_conn_force_close(p->dialing);
+            tcp_conn_ref(p->dialing);
+            silent[n++] = p->dialing;
+        }
+        if (p->redial_at_us != 0 && now >= p->redial_at_us) {
+            p->redial_at_us = 0;
+            if (p->client != NULL && p->state != PEER_UP)
+                (void)tcp_client_connect(p->client);
         }
         if (p->state == PEER_DOWN &&
             now - p->down_since_us > (int64_t)cfg->peer_grace_ms * 1000) {
@@ -603,6 +649,11 @@ static void heartbeat(struct event_loop *loop, uint64_t timer_id, void *ctx)
         }
     }
     pthread_mutex_unlock(&ps->mu);
+    /* Outside the lock, as in peers_handshake(). */
+    for (int i = 0; i < n; i++) {
+        tcp_conn_force_close(silent[i]);
+        tcp_conn_unref(silent[i]);
+    }
 }
 
 /* --- life ------------------------------------------------------------- */

@@ -119,6 +119,8 @@ struct peer {
     bool congested;             /**< The link's output is over the mark:
                                      messages go to the spill file. */
     int64_t down_since_us;      /**< When the link was lost (DOWN). */
+    int64_t redial_at_us;       /**< After a refusal, when the heartbeat
+                                     dials again (0: not waiting). */
     struct spill *backlog;      /**< Messages it could not take yet. */
     uint64_t backlog_seq;       /**< Files made so far (their names). */
     struct peer_counters count; /**< For INFO. */
@@ -186,6 +188,9 @@ void peers_learn(struct peers *ps, const struct inet_address *addr);
  * by a loop for peer @p index, or spills them; empties @p out. */
 void peers_forward(struct peers *ps, int index, struct buffer *out,
                    size_t count);
+/** @brief Our PEER on the dialed connection @p s was refused: dialing
+ * waits PEERS_RETRY_MAX_US instead of starting again at once. */
+void peers_refused(struct peers *ps, struct session *s);
 /** @brief The session's connection wrote everything: a link drains its
  * spill file. */
 void peers_write_complete(struct peers *ps, struct session *s);
