@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "base/timestamp.h"
 #include "mom/broker_internal.h"
+#include "mom/peer_backlog.h"
 #include "mom/peer_commands.h"
 #include "mom/session.h"
 #include "mom/shard.h"
@@ -19,8 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void sync_peers(struct event_loop *loop, void *ctx);
 
 int peers_address_cmp(const struct inet_address *a,
                       const struct inet_address *b)
@@ -149,114 +148,7 @@ static struct peer *add_peer(struct peers *ps, const struct inet_address *addr,
     return p;
 }
 
-/* --- the spill file of a peer ----------------------------------------- */
-
-/* Under mu. Removes the backlog, counting its messages as dropped. */
-static void drop_backlog(struct peer *p)
-{
-    if (p->backlog == NULL)
-        return;
-    struct broker *b = p->owner->broker;
-    atomic_fetch_add(&p->count.dropped, spill_records(p->backlog));
-    atomic_fetch_sub(&b->count.disk_bytes,
-                     (int_fast64_t)spill_bytes(p->backlog));
-    spill_close(p->backlog);
-    p->backlog = NULL;
-}
-
-static bool backlog_empty(const struct peer *p)
-{
-    return p->backlog == NULL || spill_empty(p->backlog);
-}
-
-/* Under mu. Keeps @p len bytes (@p count messages) for later, within the
- * caps: at a cap, drop-oldest makes room, and otherwise these are dropped. */
-static void spill_for(struct peer *p, const void *data, size_t len,
-                      size_t count)
-{
-    struct broker *b = p->owner->broker;
-    const struct broker_config *cfg = b->config;
-    if (p->backlog == NULL) {
-        char name[128];
-        int err = 0;
-        snprintf(name, sizeof name, "%speer%d-%" PRIu64 "%s", b->spill_prefix,
-                 p->index, p->backlog_seq++, SPILL_SUFFIX);
-        p->backlog = spill_open(cfg->spill_dir, name, &err);
-        if (p->backlog == NULL) {
-            log_error("peers: %s: cannot spill to %s/%s: %s", p->addr_text,
-                      cfg->spill_dir, name, log_strerror(-err));
-            atomic_fetch_add(&p->count.dropped, count);
-            return;
-        }
-    }
-    uint64_t held = spill_bytes(p->backlog);
-    uint64_t global = (uint64_t)atomic_load(&b->count.disk_bytes);
-    if ((held + len > cfg->sub_disk_cap || global + len > cfg->disk_cap) &&
-        cfg->policy == BROKER_POLICY_DROP_OLDEST) {
-        uint64_t over = 0;
-        if (held + len > cfg->sub_disk_cap)
-            over = held + len - cfg->sub_disk_cap;
-        if (global + len > cfg->disk_cap && global + len - cfg->disk_cap > over)
-            over = global + len - cfg->disk_cap;
-        uint64_t records = 0;
-        uint64_t bytes = 0;
-        (void)spill_drop_oldest(p->backlog, held > over ? held - over : 0,
-                                &records, &bytes);
-        atomic_fetch_sub(&b->count.disk_bytes, (int_fast64_t)bytes);
-        atomic_fetch_add(&p->count.dropped, records);
-        held = spill_bytes(p->backlog);
-        global = (uint64_t)atomic_load(&b->count.disk_bytes);
-    }
-    if (held + len > cfg->sub_disk_cap || global + len > cfg->disk_cap ||
-        spill_append(p->backlog, data, len, true) != 0) {
-        atomic_fetch_add(&p->count.dropped, count);
-        return;
-    }
-    uint64_t added = spill_bytes(p->backlog) - held;
-    atomic_fetch_add(&b->count.disk_bytes, (int_fast64_t)added);
-    atomic_fetch_add(&b->count.spilled_bytes, added);
-}
-
-/* Under mu, in the link's loop. Hands the link the next chunk of the
- * spill file; with none left, messages go straight to the link again.
- * Sending from the link's own thread puts the chunk in its output at
- * once, ahead of anything another loop sends after this. */
-static void drain(struct peer *p)
-{
-    struct peers *ps = p->owner;
-    if (backlog_empty(p)) {
-        p->congested = false;
-        if (p->backlog != NULL) {
-            spill_close(p->backlog);
-            p->backlog = NULL;
-        }
-        return;
-    }
-    struct buffer *chunk = &ps->scratch;
-    buffer_retrieve_all(chunk);
-    uint64_t before = spill_bytes(p->backlog);
-    ssize_t n = spill_read(p->backlog, chunk, PEERS_DRAIN_CHUNK);
-    atomic_fetch_sub(&ps->broker->count.disk_bytes,
-                     (int_fast64_t)(before - spill_bytes(p->backlog)));
-    if (n < 0) {
-        log_error("peers: %s: spill read failed: %s", p->addr_text,
-                  log_strerror((int)-n));
-        drop_backlog(p);
-        p->congested = false;
-        return;
-    }
-    p->congested = true; /* until the write-complete of this chunk */
-    (void)tcp_conn_send_buffer(p->link, chunk);
-}
-
 /* --- links ------------------------------------------------------------ */
-
-static void queue_sync(struct peers *ps)
-{
-    if (!atomic_exchange(&ps->sync_queued, true) &&
-        event_loop_queue(ps->broker->loop, sync_peers, ps) != 0)
-        atomic_store(&ps->sync_queued, false); /* the broker is going */
-}
 
 /* Under mu. Tells @p p the addresses of our other links, and them its. */
 static void gossip(struct peers *ps, struct peer *p)
@@ -293,7 +185,7 @@ static void link_up(struct peers *ps, struct peer *p, struct session *s,
         /* A new incarnation: what the old one wanted, and the messages
          * kept for its subscribers, have nobody to go to. */
         interest_peer_clear(&ps->broker->interest, p->index);
-        drop_backlog(p);
+        peer_backlog_drop(p);
     } else {
         interest_peer_mark(&ps->broker->interest, p->index);
     }
@@ -325,9 +217,9 @@ static void link_up(struct peers *ps, struct peer *p, struct session *s,
              p->node, epoch, same ? ", same epoch" : "");
     interest_track(&ps->broker->interest);
     gossip(ps, p);
-    if (!backlog_empty(p))
-        drain(p);
-    queue_sync(ps);
+    if (!peer_backlog_empty(p))
+        peer_backlog_drain(p);
+    peers_queue_sync(ps);
 }
 
 /* Under mu. Whether a handshake for @p p may go on: not an introduction
@@ -410,30 +302,6 @@ int peers_handshake(struct peers *ps, struct session *s, const char *node,
     return rc;
 }
 
-int peers_set_interest(struct peers *ps, struct session *s,
-                       enum interest_kind kind, const struct request_arg *names,
-                       size_t count, bool on)
-{
-    int err = 0;
-    pthread_mutex_lock(&ps->mu);
-    /* Under the lock, so that a link being replaced cannot add to the
-     * interest of the one that replaces it. */
-    if (s->peer != NULL && s->peer->link == s->conn)
-        for (size_t i = 0; i < count && err == 0; i++)
-            err = interest_peer_set(&ps->broker->interest, kind, names[i].ptr,
-                                    names[i].len, s->peer->index, on);
-    pthread_mutex_unlock(&ps->mu);
-    return err;
-}
-
-void peers_sweep(struct peers *ps, struct session *s)
-{
-    pthread_mutex_lock(&ps->mu);
-    if (s->peer != NULL && s->peer->link == s->conn)
-        interest_peer_sweep(&ps->broker->interest, s->peer->index);
-    pthread_mutex_unlock(&ps->mu);
-}
-
 void peers_learn(struct peers *ps, const struct inet_address *addr)
 {
     pthread_mutex_lock(&ps->mu);
@@ -468,7 +336,7 @@ void peers_closed(struct peers *ps, struct session *s)
         } else {
             p->state = PEER_CONNECTING;
             interest_peer_clear(&ps->broker->interest, p->index);
-            drop_backlog(p);
+            peer_backlog_drop(p);
         }
         log_warn("peers: %s (%s): link lost", p->addr_text, p->node);
         /* Its dialer dials again; an introduction is sent again, in case
@@ -503,10 +371,10 @@ void peers_forward(struct peers *ps, int index, struct buffer *out,
     size_t len = buffer_readable(out);
     pthread_mutex_lock(&ps->mu);
     struct peer *p = ps->list[index];
-    if (p->state == PEER_UP && !p->congested && backlog_empty(p)) {
+    if (p->state == PEER_UP && !p->congested && peer_backlog_empty(p)) {
         (void)tcp_conn_send(p->link, buffer_peek(out), len);
     } else if (p->state != PEER_CONNECTING) {
-        spill_for(p, buffer_peek(out), len, count);
+        peer_backlog_append(p, buffer_peek(out), len, count);
     } else {
         atomic_fetch_add(&p->count.dropped, count);
         count = 0;
@@ -522,7 +390,7 @@ void peers_write_complete(struct peers *ps, struct session *s)
 {
     pthread_mutex_lock(&ps->mu);
     if (s->peer != NULL && s->peer->link == s->conn && s->peer->congested)
-        drain(s->peer);
+        peer_backlog_drain(s->peer);
     pthread_mutex_unlock(&ps->mu);
 }
 
@@ -535,85 +403,6 @@ void peers_high_water(struct peers *ps, struct session *s)
 }
 
 /* --- the base loop: interest, heartbeat ------------------------------- */
-
-/* Appends `VERB names...` when there are names. */
-static void names_command(struct buffer *out, const char *verb,
-                          struct interest_names *names)
-{
-    if (names->count > 0) {
-        peer_command_begin(out, verb, names->count);
-        (void)buffer_append(out, buffer_peek(&names->bulks),
-                            buffer_readable(&names->bulks));
-    }
-    buffer_retrieve_all(&names->bulks);
-    names->count = 0;
-}
-
-/* Tells the peers what changed here, and a new link everything. */
-static void sync_peers(struct event_loop *loop, void *ctx)
-{
-    (void)loop;
-    struct peers *ps = ctx;
-    if (ps->orphaned) { /* peers_free() ran meanwhile */
-        free(ps);
-        return;
-    }
-    struct interest *in = &ps->broker->interest;
-    atomic_store(&ps->sync_queued, false);
-    struct interest_names added = {.count = 0};
-    struct interest_names removed = {.count = 0};
-    struct buffer update;
-    buffer_init(&added.bulks);
-    buffer_init(&removed.bulks);
-    buffer_init(&update);
-    static const char *const verbs[][2] = {{"RSUB", "RUNSUB"},
-                                           {"RPSUB", "RPUNSUB"}};
-    static const enum interest_kind kinds[] = {INTEREST_CHANNEL,
-                                               INTEREST_PATTERN};
-    for (int k = 0; k < 2; k++) {
-        if (interest_take_changes(in, kinds[k], &added, &removed) != 0) {
-            queue_sync(ps); /* the changes are kept: try again */
-            buffer_retrieve_all(&added.bulks);
-            buffer_retrieve_all(&removed.bulks);
-            added.count = removed.count = 0;
-            continue;
-        }
-        names_command(&update, verbs[k][0], &added);
-        names_command(&update, verbs[k][1], &removed);
-    }
-    pthread_mutex_lock(&ps->mu);
-    for (int i = 0; i < ps->count; i++) {
-        struct peer *p = ps->list[i];
-        if (p->state != PEER_UP)
-            continue;
-        if (p->synced) {
-            if (buffer_readable(&update) > 0)
-                (void)tcp_conn_send(p->link, buffer_peek(&update),
-                                    buffer_readable(&update));
-            continue;
-        }
-        /* After the changes taken above: a change made since is noted
-         * for the next sync, and the sets are idempotent. */
-        struct buffer *full = &ps->scratch;
-        buffer_retrieve_all(full);
-        bool whole = true;
-        for (int k = 0; k < 2; k++) {
-            whole = whole && interest_local_names(in, kinds[k], &added) == 0;
-            names_command(full, verbs[k][0], &added);
-        }
-        if (!whole) {
-            queue_sync(ps); /* out of memory: p stays unsynced, next time */
-            continue;
-        }
-        peer_command_begin(full, "RSYNC", 0);
-        (void)tcp_conn_send_buffer(p->link, full);
-        p->synced = true;
-    }
-    pthread_mutex_unlock(&ps->mu);
-    buffer_destroy(&added.bulks);
-    buffer_destroy(&removed.bulks);
-    buffer_destroy(&update);
-}
 
 static void heartbeat(struct event_loop *loop, uint64_t timer_id, void *ctx)
 {
@@ -663,7 +452,7 @@ static void heartbeat(struct event_loop *loop, uint64_t timer_id, void *ctx)
                      p->addr_text, p->node);
             p->state = PEER_CONNECTING;
             interest_peer_clear(&ps->broker->interest, p->index);
-            drop_backlog(p);
+            peer_backlog_drop(p);
             /* One we only heard of is not dialed for ever: a PEERS that
              * names it again (it came back) starts the dialing again. */
             if (!p->named && p->client != NULL) {
@@ -760,7 +549,7 @@ void peers_free(struct peers *ps)
             tcp_conn_unref(p->link);
         if (p->dialing != NULL)
             tcp_conn_unref(p->dialing);
-        drop_backlog(p);
+        peer_backlog_drop(p);
         free(p);
     }
     buffer_destroy(&ps->scratch);
@@ -772,11 +561,6 @@ void peers_free(struct peers *ps)
         ps->orphaned = true;
     else
         free(ps);
-}
-
-void peers_interest_changed(struct peers *ps)
-{
-    queue_sync(ps);
 }
 
 /* --- INFO ------------------------------------------------------------- */

@@ -27,6 +27,10 @@
  * restarted: its subscribers are new) or when the grace ends. A handshake
  * with a newer epoch replaces a link that still looks alive.
  *
+ * Files: peers.c holds the table, the links and the heartbeat;
+ * peer_sync.c the interest sent and received; peer_backlog.h what waits
+ * for a peer; peer_commands.h the protocol.
+ *
  * Contract
  * - The table of peers is guarded by one mutex. Lock order: this mutex,
  *   then the interest table's (which never calls out), then a loop's
@@ -168,6 +172,10 @@ void peers_free(struct peers *ps);
 /** @brief A local channel or pattern gained its first subscriber or lost
  * its last one (interest_add/remove returned 1): tell the peers. */
 void peers_interest_changed(struct peers *ps);
+/** @brief Queues sync_peers() to the base loop, once: it sends the
+ * changes of interest to the linked peers, and the full set to a peer
+ * linked since the last one (peer_sync.c). */
+void peers_queue_sync(struct peers *ps);
 
 /**
  * @brief A handshake: the session @p s received `PEER node epoch addr`
