@@ -34,6 +34,18 @@ struct shard *broker_shard_of(struct broker *b, const struct event_loop *loop)
     return NULL;
 }
 
+uint64_t broker_disk_excess(struct broker *b, uint64_t held, size_t len)
+{
+    const struct broker_config *cfg = b->config;
+    uint64_t global = (uint64_t)atomic_load(&b->count.disk_bytes);
+    uint64_t excess = 0;
+    if (held + len > cfg->sub_disk_cap)
+        excess = held + len - cfg->sub_disk_cap;
+    if (global + len > cfg->disk_cap && global + len - cfg->disk_cap > excess)
+        excess = global + len - cfg->disk_cap;
+    return excess;
+}
+
 static void on_thread_start(struct event_loop *loop, void *ctx)
 {
     struct broker *b = ctx;

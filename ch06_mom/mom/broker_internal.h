@@ -84,6 +84,11 @@ void broker_write_complete(struct tcp_conn *conn, void *ctx);
 /** @brief The output went over the high-water mark. */
 void broker_high_water(struct tcp_conn *conn, size_t queued, void *ctx);
 
+/** @brief How many bytes a spill file holding @p held must lose for @p len
+ * more to fit under both disk caps (its own and the broker's); 0 when
+ * they fit already. */
+uint64_t broker_disk_excess(struct broker *b, uint64_t held, size_t len);
+
 /** @brief The shard of @p loop, one of the broker's I/O loops. */
 struct shard *broker_shard_of(struct broker *b, const struct event_loop *loop);
 

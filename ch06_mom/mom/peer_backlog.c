@@ -47,14 +47,8 @@ void peer_backlog_append(struct peer *p, const void *data, size_t len,
         }
     }
     uint64_t held = spill_bytes(p->backlog);
-    uint64_t global = (uint64_t)atomic_load(&b->count.disk_bytes);
-    if ((held + len > cfg->sub_disk_cap || global + len > cfg->disk_cap) &&
-        cfg->policy == BROKER_POLICY_DROP_OLDEST) {
-        uint64_t over = 0;
-        if (held + len > cfg->sub_disk_cap)
-            over = held + len - cfg->sub_disk_cap;
-        if (global + len > cfg->disk_cap && global + len - cfg->disk_cap > over)
-            over = global + len - cfg->disk_cap;
+    uint64_t over = broker_disk_excess(b, held, len);
+    if (over > 0 && cfg->policy == BROKER_POLICY_DROP_OLDEST) {
         uint64_t records = 0;
         uint64_t bytes = 0;
         (void)spill_drop_oldest(p->backlog, held > over ? held - over : 0,
@@ -62,10 +56,9 @@ void peer_backlog_append(struct peer *p, const void *data, size_t len,
         atomic_fetch_sub(&b->count.disk_bytes, (int_fast64_t)bytes);
         atomic_fetch_add(&p->count.dropped, records);
         held = spill_bytes(p->backlog);
-        global = (uint64_t)atomic_load(&b->count.disk_bytes);
+        over = broker_disk_excess(b, held, len);
     }
-    if (held + len > cfg->sub_disk_cap || global + len > cfg->disk_cap ||
-        spill_append(p->backlog, data, len, true) != 0) {
+    if (over > 0 || spill_append(p->backlog, data, len, true) != 0) {
         atomic_fetch_add(&p->count.dropped, count);
         return;
     }

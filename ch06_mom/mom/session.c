@@ -129,20 +129,14 @@ static bool over_cap(struct session *s, size_t len, bool droppable,
     const struct broker_config *cfg = b->config;
     if (cfg->policy == BROKER_POLICY_DROP_OLDEST && droppable) {
         uint64_t held = spill_bytes(s->spill);
-        uint64_t global = (uint64_t)atomic_load(&b->count.disk_bytes);
-        uint64_t need = 0;
-        if (held + len > cfg->sub_disk_cap)
-            need = held + len - cfg->sub_disk_cap;
-        if (global + len > cfg->disk_cap && global + len - cfg->disk_cap > need)
-            need = global + len - cfg->disk_cap;
+        uint64_t need = broker_disk_excess(b, held, len);
         uint64_t records = 0;
         uint64_t bytes = 0;
         (void)spill_drop_oldest(s->spill, held > need ? held - need : 0,
                                 &records, &bytes);
         atomic_fetch_sub(&b->count.disk_bytes,
                          (int_fast64_t)(held - spill_bytes(s->spill)));
-        if (spill_bytes(s->spill) + len <= cfg->sub_disk_cap &&
-            (uint64_t)atomic_load(&b->count.disk_bytes) + len <= cfg->disk_cap) {
+        if (broker_disk_excess(b, spill_bytes(s->spill), len) == 0) {
             atomic_fetch_add(&b->count.dropped, records);
             return true;
         }
