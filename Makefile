@@ -13,6 +13,10 @@
 #   make diff CH=NN   what chapter NN changed: its code (diff -ruN against
 #                     NN-1), then its suites tests/chNN (new files); only
 #                     files git tracks. PART=code or PART=tests: one part
+#   make exercise CH=NN   check your answers to chapter NN's exercises
+#                     (exercises/chNN/); SOLUTIONS=1: the reference ones
+#   make exercises    CI's proof: every exercise's skeleton fails its
+#                     suite, every solution passes (and under valgrind)
 #   make diagrams     re-render docs/diagrams/*.dot to SVG
 #   make deps         install every tool the targets use (Debian, as root)
 #   make clean
@@ -22,7 +26,8 @@
 CHAPTERS := $(sort $(wildcard ch[0-9][0-9]_*))
 LATEST := $(lastword $(CHAPTERS))
 
-.PHONY: all test memcheck asan tsan lint fuzz docs run bench diff diagrams deps clean
+.PHONY: all test memcheck asan tsan lint fuzz docs run bench diff diagrams deps clean \
+	exercise exercises
 
 # Runs a target in every chapter; keeps going, and fails at the end if any
 # chapter failed, so that one run shows every broken chapter.
@@ -72,6 +77,16 @@ bench:
 
 diff:
 	@tools/chapter-diff $(CH) $(PART)
+
+# The chapters that have exercises: exercises/chNN.
+EXERCISE_CHAPTERS := $(patsubst exercises/ch%,%,$(wildcard exercises/ch[0-9][0-9]))
+
+exercise:
+	@test -n "$(CH)" || { echo "make exercise CH=NN (one of: $(EXERCISE_CHAPTERS))"; exit 2; }
+	@tools/exercise $(if $(SOLUTIONS),--solutions) $(CH)
+
+exercises:
+	@$(if $(EXERCISE_CHAPTERS),tools/exercise --prove $(EXERCISE_CHAPTERS),echo "no exercises yet")
 
 deps:
 	@tools/deps build memcheck lint docs bench fuzz
