@@ -31,6 +31,8 @@
 /* Attempts of the self-connect tests: at least one of them must be one. */
 #define SELF_CONNECT_ATTEMPTS 4
 #define TIMEOUT_MS 10000
+/* A retry delay that no check of a test outlasts, even under valgrind. */
+#define SLOW_RETRY_US ((int64_t)5 * 1000 * 1000)
 
 static struct event_loop *new_loop(void)
 {
@@ -353,6 +355,10 @@ START_TEST(stop_while_waiting_cancels_the_retry)
     int fd = bound_socket(&addr, false);
     struct probe p = {0};
     struct connector *c = new_connector(&p, loop, &addr);
+    /* A wait far longer than the checks below take, so that the retry
+     * cannot fire before they run, however slow the machine. */
+    ck_assert_int_eq(connector_set_retry_delays(c, SLOW_RETRY_US, SLOW_RETRY_US),
+                     0);
     ck_assert_int_eq(connector_start(c), 0);
     run_loop_until(loop, &p.retries, 1, TIMEOUT_MS);
     ck_assert_uint_eq(event_loop_timer_count(loop), 1); /* the retry */
