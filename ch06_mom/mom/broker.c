@@ -16,6 +16,7 @@
 #include "net/inet_address.h"
 #include "net/tcp_server.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,7 +140,9 @@ void broker_input(struct tcp_conn *conn, struct buffer *in,
     (void)receive_time_us;
     struct broker *b = ctx;
     struct session *s = tcp_conn_context(conn);
-    if (s != NULL && s->peer != NULL)
+    /* A link that is closing reads nothing: its input is no sign of life
+     * (the heartbeat closes it if its error cannot be written). */
+    if (s != NULL && s->peer != NULL && !s->close_after_reply && !s->closing)
         peers_input(b->peers, s);
     if (s == NULL || s->deferred)
         return; /* the input waits in the buffer */
@@ -163,8 +166,8 @@ void broker_write_complete(struct tcp_conn *conn, void *ctx)
     struct session *s = tcp_conn_context(conn);
     if (s != NULL && s->link)
         peers_write_complete(b->peers, s);
-    else if (s != NULL)
-        session_write_complete(s);
+    if (s != NULL)
+        session_write_complete(s); /* a close after an error, links too */
 }
 
 /* A client's output never gets there (its session spills first, at a
@@ -184,6 +187,15 @@ struct broker *broker_new(struct event_loop *loop,
     struct inet_address addr;
     if (config->port < 0 || config->port > 65535 ||
         inet_address_from_ip(&addr, config->bind, (uint16_t)config->port) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    /* A peer must learn from a broker's address where to reach it, and
+     * 0.0.0.0 says nothing: a broker in a mesh binds one address. */
+    if (config->peer_count > 0 &&
+        addr.u.v4.sin_addr.s_addr == htonl(INADDR_ANY)) {
+        log_error("--peer needs a --bind address that peers can reach, "
+                  "not %s", config->bind);
         errno = EINVAL;
         return NULL;
     }

@@ -63,8 +63,10 @@ void interest_destroy(struct interest *in)
 }
 
 /* Notes that @p name of @p kind may have changed its presence, for the
- * peers. Returns 1 when it is the first change since the last take, 0
- * when others wait already or nothing is tracked, or -ENOMEM. */
+ * peers. Returns 1 when it was not noted yet (the caller makes sure that
+ * a sync is queued: one already queued may have taken this kind's
+ * changes before this one), 0 when it was or nothing is tracked, or
+ * -ENOMEM. */
 static int note_change(struct interest *in, enum interest_kind kind,
                        const char *name, size_t len)
 {
@@ -72,11 +74,9 @@ static int note_change(struct interest *in, enum interest_kind kind,
         return 0;
     if (dict_find(&in->changes[kind], name, len) != NULL)
         return 0;
-    bool first = dict_size(&in->changes[INTEREST_CHANNEL]) +
-                     dict_size(&in->changes[INTEREST_PATTERN]) == 0;
     if (dict_add(&in->changes[kind], name, len, NULL) == NULL)
         return -ENOMEM;
-    return first ? 1 : 0;
+    return 1;
 }
 
 int interest_add(struct interest *in, enum interest_kind kind,

@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "mom/broker_internal.h"
+#include "mom/peer_commands.h"
 #include "mom/peers.h"
 #include "mom/spill.h"
 #include "net/tcp_conn.h"
@@ -28,6 +29,31 @@ bool peer_backlog_empty(const struct peer *p)
     return p->backlog == NULL || spill_empty(p->backlog);
 }
 
+/* Appends one message, within the caps. */
+static void append_one(struct peer *p, const char *data, size_t len)
+{
+    struct broker *b = p->owner->broker;
+    uint64_t held = spill_bytes(p->backlog);
+    uint64_t over = broker_disk_excess(b, held, len);
+    if (over > 0 && b->config->policy == BROKER_POLICY_DROP_OLDEST) {
+        uint64_t records = 0;
+        uint64_t bytes = 0;
+        (void)spill_drop_oldest(p->backlog, held > over ? held - over : 0,
+                                &records, &bytes);
+        atomic_fetch_sub(&b->count.disk_bytes, (int_fast64_t)bytes);
+        atomic_fetch_add(&p->count.dropped, records);
+        held = spill_bytes(p->backlog);
+        over = broker_disk_excess(b, held, len);
+    }
+    if (over > 0 || spill_append(p->backlog, data, len, true) != 0) {
+        atomic_fetch_add(&p->count.dropped, 1);
+        return;
+    }
+    uint64_t added = spill_bytes(p->backlog) - held;
+    atomic_fetch_add(&b->count.disk_bytes, (int_fast64_t)added);
+    atomic_fetch_add(&b->count.spilled_bytes, added);
+}
+
 void peer_backlog_append(struct peer *p, const void *data, size_t len,
                          size_t count)
 {
@@ -46,25 +72,17 @@ void peer_backlog_append(struct peer *p, const void *data, size_t len,
             return;
         }
     }
-    uint64_t held = spill_bytes(p->backlog);
-    uint64_t over = broker_disk_excess(b, held, len);
-    if (over > 0 && cfg->policy == BROKER_POLICY_DROP_OLDEST) {
-        uint64_t records = 0;
-        uint64_t bytes = 0;
-        (void)spill_drop_oldest(p->backlog, held > over ? held - over : 0,
-                                &records, &bytes);
-        atomic_fetch_sub(&b->count.disk_bytes, (int_fast64_t)bytes);
-        atomic_fetch_add(&p->count.dropped, records);
-        held = spill_bytes(p->backlog);
-        over = broker_disk_excess(b, held, len);
+    /* A record per message, so that a drop (a cap, drop-oldest, a new
+     * epoch) counts messages. */
+    const char *at = data;
+    for (size_t left = len; left > 0;) {
+        size_t one = peer_command_size(at, left);
+        if (one == 0) /* never with our own encoding */
+            one = left;
+        append_one(p, at, one);
+        at += one;
+        left -= one;
     }
-    if (over > 0 || spill_append(p->backlog, data, len, true) != 0) {
-        atomic_fetch_add(&p->count.dropped, count);
-        return;
-    }
-    uint64_t added = spill_bytes(p->backlog) - held;
-    atomic_fetch_add(&b->count.disk_bytes, (int_fast64_t)added);
-    atomic_fetch_add(&b->count.spilled_bytes, added);
 }
 
 /* Sending from the link's own thread puts the chunk in its output at
@@ -72,6 +90,10 @@ void peer_backlog_append(struct peer *p, const void *data, size_t len,
 void peer_backlog_drain(struct peer *p)
 {
     struct peers *ps = p->owner;
+    /* Messages sent straight to the link are still on their way to its
+     * loop: they go first, and their write-complete comes back here. */
+    if (p->inflight > 0)
+        return;
     if (peer_backlog_empty(p)) {
         p->congested = false;
         if (p->backlog != NULL) {

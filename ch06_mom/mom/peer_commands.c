@@ -69,6 +69,25 @@ size_t peer_command_rpub_size(size_t channel_len, size_t payload_len)
            bulk_size(channel_len) + bulk_size(payload_len);
 }
 
+/* Reads the decimal number at @p *at, up to its "\r\n", and moves past. */
+static size_t header_number(const char *data, size_t len, size_t *at)
+{
+    size_t n = 0;
+    for (*at += 1; *at < len && data[*at] != '\r'; *at += 1)
+        n = n * 10 + (size_t)(data[*at] - '0');
+    *at += 2;
+    return n;
+}
+
+size_t peer_command_size(const char *data, size_t len)
+{
+    size_t at = 0;
+    size_t args = header_number(data, len, &at); /* "*<n>\r\n" */
+    for (size_t i = 0; i < args && at < len; i++)
+        at += header_number(data, len, &at) + 2; /* "$<len>\r\n...\r\n" */
+    return at < len ? at : len;
+}
+
 void peer_command_rpub(struct buffer *out, const char *channel,
                        size_t channel_len, const char *payload,
                        size_t payload_len)

@@ -50,6 +50,9 @@ void peer_command_hello(struct buffer *out, const char *node, uint64_t epoch,
 /** @brief Bytes of `RPUB channel payload` on the wire (INFO counts the
  * same on both ends of a link). */
 size_t peer_command_rpub_size(size_t channel_len, size_t payload_len);
+/** @brief The length of the first command in @p data, which holds whole
+ * commands of this broker's own encoding (RPUB batches). */
+size_t peer_command_size(const char *data, size_t len);
 /** @brief Appends `RPUB channel payload`. */
 void peer_command_rpub(struct buffer *out, const char *channel,
                        size_t channel_len, const char *payload,

@@ -24,14 +24,31 @@ void peers_interest_changed(struct peers *ps)
     peers_queue_sync(ps);
 }
 
-/* Appends `VERB names...` when there are names. */
+/* The bytes of the bulk string at @p at: `$<len>\r\n<name>\r\n`. */
+static size_t bulk_size_at(const char *at)
+{
+    size_t len = 0;
+    const char *p = at + 1;
+    for (; *p != '\r'; p++)
+        len = len * 10 + (size_t)(*p - '0');
+    return (size_t)(p - at) + 2 + len + 2;
+}
+
+/* Appends `VERB names...`, PEERS_NAMES_PER_COMMAND names a command, and
+ * empties @p names. */
 static void names_command(struct buffer *out, const char *verb,
                           struct interest_names *names)
 {
-    if (names->count > 0) {
-        peer_command_begin(out, verb, names->count);
-        (void)buffer_append(out, buffer_peek(&names->bulks),
-                            buffer_readable(&names->bulks));
+    const char *at = buffer_peek(&names->bulks);
+    for (size_t left = names->count; left > 0;) {
+        size_t n = left < PEERS_NAMES_PER_COMMAND ? left
+                                                  : PEERS_NAMES_PER_COMMAND;
+        const char *start = at;
+        for (size_t i = 0; i < n; i++)
+            at += bulk_size_at(at);
+        peer_command_begin(out, verb, n);
+        (void)buffer_append(out, start, (size_t)(at - start));
+        left -= n;
     }
     buffer_retrieve_all(&names->bulks);
     names->count = 0;
@@ -85,9 +102,14 @@ static void sync_peers(struct event_loop *loop, void *ctx)
         struct buffer *full = &ps->scratch;
         buffer_retrieve_all(full);
         bool whole = true;
-        for (int k = 0; k < 2; k++) {
-            whole = whole && interest_local_names(in, kinds[k], &added) == 0;
-            names_command(full, verbs[k][0], &added);
+        for (int k = 0; k < 2 && whole; k++) {
+            whole = interest_local_names(in, kinds[k], &added) == 0;
+            if (whole) {
+                names_command(full, verbs[k][0], &added);
+            } else {
+                buffer_retrieve_all(&added.bulks);
+                added.count = 0;
+            }
         }
         if (!whole) {
             peers_queue_sync(ps); /* no memory: p stays unsynced */

@@ -202,6 +202,7 @@ static void link_up(struct peers *ps, struct peer *p, struct session *s,
     atomic_fetch_add(&p->count.links, 1);
     p->synced = false;
     p->congested = false;
+    p->inflight = 0; /* what was on its way to an old link is not counted */
     s->link = true;
     s->peer = p;
     /* A link carries messages of any size: not the limits of a client
@@ -256,17 +257,31 @@ int peers_handshake(struct peers *ps, struct session *s, const char *node,
                peers_address_cmp(addr, &ps->self) == 0) {
         snprintf(why, why_len, "ERR PEER refused: that is this broker");
         rc = -EPERM;
-    } else if (p != NULL && peers_address_cmp(&p->addr, addr) != 0) {
+    } else if (p != NULL && peers_address_cmp(&p->addr, addr) != 0 &&
+               (dialed || p->link != NULL)) {
         snprintf(why, why_len,
                  "ERR PEER refused: node %s is at %s, not at this address",
                  node, p->addr_text);
         rc = -EPERM;
     } else {
+        if (p != NULL && peers_address_cmp(&p->addr, addr) != 0) {
+            /* Not linked where we knew it: it moved, and takes its name
+             * to its new address. */
+            p->node[0] = '\0';
+            p = NULL;
+        }
         if (p == NULL)
             p = find_by_address(ps, addr);
         if (p == NULL)
             p = add_peer(ps, addr, false);
         rc = p == NULL ? -EPERM : check_epoch(p, dialed, epoch, &stale);
+        if (p != NULL && !dialed && p->we_dial && p->client != NULL) {
+            /* An introduction: make sure that we dial it now, also when
+             * we had given it up (idle) or wait after a refusal. */
+            p->idle = false;
+            p->redial_at_us = 0;
+            (void)tcp_client_connect(p->client);
+        }
         if (p == NULL)
             snprintf(why, why_len, "ERR PEER refused: no room for another peer");
         else if (rc != 0 && p->we_dial && !dialed)
@@ -330,6 +345,7 @@ void peers_closed(struct peers *ps, struct session *s)
         tcp_conn_unref(p->link);
         p->link = NULL;
         p->congested = false;
+        p->inflight = 0;
         p->down_since_us = timestamp_mono_us();
         if (ps->broker->config->peer_grace_ms > 0) {
             p->state = PEER_DOWN;
@@ -365,6 +381,36 @@ void peers_input(struct peers *ps, struct session *s)
         atomic_store(&s->peer->last_input_us, timestamp_mono_us());
 }
 
+/* A batch of RPUB commands on its way to its link's loop. */
+struct forward {
+    struct peer *peer;
+    struct tcp_conn *conn; /* the link it was sent to (a reference) */
+    size_t count;
+    size_t len;
+    char data[];
+};
+
+/* In the link's loop. Every write to a link happens in this thread, in
+ * the order the batches were decided under the lock: a batch sent here
+ * before the link became congested is written before the spill file's
+ * first chunk, which waits for it (peer_backlog_drain()). */
+static void write_forward(struct event_loop *loop, void *ctx)
+{
+    (void)loop;
+    struct forward *f = ctx;
+    struct peer *p = f->peer;
+    pthread_mutex_lock(&p->owner->mu);
+    if (p->link == f->conn) {
+        p->inflight--;
+        (void)tcp_conn_send(f->conn, f->data, f->len);
+    } else { /* its link was lost meanwhile, with what it had in flight */
+        atomic_fetch_add(&p->count.dropped, f->count);
+    }
+    pthread_mutex_unlock(&p->owner->mu);
+    tcp_conn_unref(f->conn);
+    free(f);
+}
+
 void peers_forward(struct peers *ps, int index, struct buffer *out,
                    size_t count)
 {
@@ -372,7 +418,23 @@ void peers_forward(struct peers *ps, int index, struct buffer *out,
     pthread_mutex_lock(&ps->mu);
     struct peer *p = ps->list[index];
     if (p->state == PEER_UP && !p->congested && peer_backlog_empty(p)) {
-        (void)tcp_conn_send(p->link, buffer_peek(out), len);
+        struct forward *f = malloc(sizeof *f + len);
+        int err = -ENOMEM;
+        if (f != NULL) {
+            *f = (struct forward){.peer = p, .conn = p->link, .count = count,
+                                  .len = len};
+            memcpy(f->data, buffer_peek(out), len);
+            tcp_conn_ref(f->conn);
+            p->inflight++;
+            err = event_loop_queue(tcp_conn_loop(f->conn), write_forward, f);
+            if (err != 0) {
+                p->inflight--;
+                tcp_conn_unref(f->conn);
+                free(f);
+            }
+        }
+        if (err != 0)
+            atomic_fetch_add(&p->count.dropped, count);
     } else if (p->state != PEER_CONNECTING) {
         peer_backlog_append(p, buffer_peek(out), len, count);
     } else {

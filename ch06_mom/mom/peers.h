@@ -76,6 +76,9 @@ struct tcp_conn;
 /** @brief Longest wait, in microseconds, between two dials: short, so that
  * a broker that restarts is found again within a couple of seconds. */
 #define PEERS_RETRY_MAX_US ((int64_t)2000 * 1000)
+/** @brief Most names in one RSUB, RUNSUB, RPSUB or RPUNSUB: a link needs
+ * a --max-multibulk of at least one more. */
+#define PEERS_NAMES_PER_COMMAND 100
 /** @brief Most bytes of a spill file sent to a link at once. */
 #define PEERS_DRAIN_CHUNK ((size_t)256 * 1024)
 
@@ -122,6 +125,8 @@ struct peer {
     bool synced;                /**< It was sent the full set. */
     bool congested;             /**< The link's output is over the mark:
                                      messages go to the spill file. */
+    int inflight;               /**< Batches sent to the link's loop and
+                                     not yet written to the link. */
     int64_t down_since_us;      /**< When the link was lost (DOWN). */
     int64_t redial_at_us;       /**< After a refusal, when the heartbeat
                                      dials again (0: not waiting). */
