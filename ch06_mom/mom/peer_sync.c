@@ -40,15 +40,16 @@ static void names_command(struct buffer *out, const char *verb,
                           struct interest_names *names)
 {
     const char *at = buffer_peek(&names->bulks);
-    for (size_t left = names->count; left > 0;) {
-        size_t n = left < PEERS_NAMES_PER_COMMAND ? left
-                                                  : PEERS_NAMES_PER_COMMAND;
+    for (size_t done = 0; done < names->count;) {
+        size_t n = names->count - done;
+        if (n > PEERS_NAMES_PER_COMMAND)
+            n = PEERS_NAMES_PER_COMMAND;
         const char *start = at;
         for (size_t i = 0; i < n; i++)
             at += bulk_size_at(at);
         peer_command_begin(out, verb, n);
         (void)buffer_append(out, start, (size_t)(at - start));
-        left -= n;
+        done += n;
     }
     buffer_retrieve_all(&names->bulks);
     names->count = 0;
