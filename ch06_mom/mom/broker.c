@@ -308,6 +308,19 @@ void broker_stop(struct broker *b, broker_stopped_fn *done, void *ctx)
                                              check_drained, b);
 }
 
+/* The rest of broker_free(), once every session is gone. */
+static void finish_free(struct event_loop *loop, void *ctx)
+{
+    (void)loop;
+    struct broker *b = ctx;
+    peers_free(b->peers);
+    for (int i = 0; i < b->shard_count; i++)
+        shard_destroy(&b->shards[i]);
+    free(b->shards);
+    interest_destroy(&b->interest);
+    free(b);
+}
+
 void broker_free(struct broker *b)
 {
     if (b == NULL)
@@ -319,10 +332,10 @@ void broker_free(struct broker *b)
     /* Closes every connection (each session goes with its down callback)
      * and runs what the loops still had queued, then stops them. */
     tcp_server_free(b->server);
-    peers_free(b->peers);
-    for (int i = 0; i < b->shard_count; i++)
-        shard_destroy(&b->shards[i]);
-    free(b->shards);
-    interest_destroy(&b->interest);
-    free(b);
+    /* Without I/O threads the connections live in this loop, and close
+     * after its current batch (tcp_server.h): the rest waits for them. */
+    if (b->config->threads == 0 &&
+        event_loop_queue(b->loop, finish_free, b) == 0)
+        return;
+    finish_free(b->loop, b);
 }

@@ -15,7 +15,11 @@
  *   the thread of the base loop given to broker_new, which must be
  *   running (event_loop_run) for the broker to work.
  * - broker_free closes every connection, stops the I/O loops, removes the
- *   spill files and frees everything: no fd or file is left behind.
+ *   spill files and frees everything: no fd or file is left behind. With
+ *   no I/O thread (`--threads 0`) the connections live in the base loop
+ *   and close after its current batch, and the rest of the free follows
+ *   them there: the base loop must then run what it has queued (it does
+ *   as it goes on, and event_loop_free() runs what is left).
  * - Never prints; it logs through the library's logger.
  */
 #ifndef MUDUO_MOM_BROKER_H

@@ -261,6 +261,21 @@ START_TEST(free_with_clients_and_spill_files_leaves_nothing)
 }
 END_TEST
 
+/* With no I/O thread every connection lives in the base loop, and closes
+ * only after the batch that frees the broker. */
+START_TEST(free_without_io_threads_and_a_subscriber_leaves_nothing)
+{
+    static const char *const args[] = {"--threads", "0", NULL};
+    start_broker_with(args);
+    struct mom_client sub;
+    mom_connect(&sub, f.port);
+    command2(&sub, "SUBSCRIBE", "news");
+    read_value(&sub);
+    free_broker();
+    mom_close(&sub);
+}
+END_TEST
+
 START_TEST(subscribe_churn_keeps_the_tables_consistent)
 {
     start_broker();
@@ -405,6 +420,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, a_slow_subscriber_spills_and_gets_everything_in_order);
     tcase_add_test(tc, a_client_that_leaves_while_spilling_leaves_no_file);
     tcase_add_test(tc, free_with_clients_and_spill_files_leaves_nothing);
+    tcase_add_test(tc, free_without_io_threads_and_a_subscriber_leaves_nothing);
     tcase_add_test(tc, subscribe_churn_keeps_the_tables_consistent);
     tcase_add_test(tc, stop_reports_once_the_output_has_drained);
     tcase_add_test(tc, a_new_subscriber_gets_the_retained_message_once);
