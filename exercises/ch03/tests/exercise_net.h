@@ -42,6 +42,14 @@ static inline TCase *exercise_tcase(const char *name)
     return tc;
 }
 
+/* The fd guard's check, at the end of a test's own body: a leaked fd
+ * then fails the test itself, named in the list of what is missing, and
+ * not only the guard's teardown. */
+static inline void expect_no_fd_left(void)
+{
+    fd_guard_check();
+}
+
 /* A fresh loop, or the test fails. */
 static inline struct event_loop *exercise_loop(void)
 {

@@ -46,6 +46,7 @@ static void fixture_stop(struct fixture *f)
 {
     limit_server_free(f->server);
     event_loop_free(f->loop);
+    expect_no_fd_left();
 }
 
 struct served_wait {
@@ -257,6 +258,7 @@ START_TEST(server_freed_with_clients_open_closes_them)
     f.server = NULL;
     fixture_talk(&f, expect_ends, &h);
     event_loop_free(f.loop);
+    expect_no_fd_left();
 }
 END_TEST
 
@@ -272,6 +274,7 @@ START_TEST(limit_of_zero_is_refused)
                   "EINVAL, got %p and errno %d",
                   (void *)s, errno);
     event_loop_free(loop);
+    expect_no_fd_left();
 }
 END_TEST
 

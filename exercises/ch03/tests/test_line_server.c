@@ -55,6 +55,7 @@ static void fixture_stop(struct fixture *f)
 {
     line_server_free(f->server);
     event_loop_free(f->loop);
+    expect_no_fd_left();
 }
 
 /* A client socket whose small writes leave at once, one segment each. */
@@ -386,6 +387,7 @@ START_TEST(maximum_below_the_minimum_is_refused)
                   "got %p and errno %d",
                   LINE_SERVER_MIN_LINE - 1, (void *)s, errno);
     event_loop_free(loop);
+    expect_no_fd_left();
 }
 END_TEST
 
@@ -467,6 +469,7 @@ START_TEST(server_freed_with_a_connection_open_closes_it)
     f.server = NULL;
     fixture_talk(&f, expect_end, &fd);
     event_loop_free(f.loop);
+    expect_no_fd_left();
 }
 END_TEST
 
