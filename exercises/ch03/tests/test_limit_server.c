@@ -11,7 +11,7 @@
 /* Refused clients that come and go one after another. */
 #define REFUSED_IN_A_ROW 5
 /* Bytes a refused client sends before it reads its reply. */
-#define REFUSED_CLIENT_BYTES (64 * 1024)
+#define REFUSED_CLIENT_BYTES ((size_t)64 * 1024)
 /* Most clients a test holds at once. */
 #define MAX_HELD 8
 

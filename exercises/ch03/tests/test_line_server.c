@@ -179,10 +179,9 @@ static bool send_in_pieces(struct client_thread *ct, int fd,
         show_bytes(pieces[i], strlen(pieces[i]), shown + used,
                    sizeof shown - used);
         used = strlen(shown);
-        if (pieces[i + 1] != NULL && used + 3 < sizeof shown) {
-            strcpy(shown + used, " + ");
-            used += 3;
-        }
+        if (pieces[i + 1] != NULL && used + 3 < sizeof shown)
+            used += (size_t)snprintf(shown + used, sizeof shown - used,
+                                     " + ");
         usleep(PIECE_PAUSE_US);
     }
     return client_expect(ct, fd, reply, shown);
@@ -214,7 +213,7 @@ END_TEST
 
 static void pipelining_client(struct client_thread *ct)
 {
-    size_t cap = PIPELINED_LINES * 32;
+    size_t cap = (size_t)PIPELINED_LINES * 32;
     char *lines = malloc(cap), *want = malloc(cap), *got = malloc(cap);
     if (lines == NULL || want == NULL || got == NULL)
         abort();
