@@ -7,13 +7,14 @@
  * reply line, in the order the lines came, even when many lines arrive in
  * one read or one line arrives in many:
  *
- * | line          | reply                                               |
- * |---------------|-----------------------------------------------------|
- * | `PING`        | `+PONG`                                             |
- * | `ECHO <text>` | `+<text>` (`ECHO` alone, or `ECHO ` : `+`)          |
- * | `QUIT`        | `+BYE`, then the server closes the connection       |
- * | anything else | `-ERR unknown command` (the connection stays)       |
- * | a line longer than the maximum | `-ERR line too long`, then the close |
+ * | line                 | reply                                         |
+ * |----------------------|-----------------------------------------------|
+ * | `PING`               | `+PONG`                                       |
+ * | `ECHO <text>`        | `+<text>`, the text after the first space     |
+ * | `ECHO`               | `+`                                           |
+ * | `QUIT`               | `+BYE`, then the server closes the connection |
+ * | anything else        | `-ERR unknown command` (the connection stays) |
+ * | longer than the max. | `-ERR line too long`, then the close          |
  *
  * Commands are upper case and matched exactly. Replies end with "\n".
  *
@@ -22,7 +23,7 @@
  *   A line that long is served; one byte more is refused, and that is
  *   known as soon as that many bytes have arrived without a "\n": the
  *   server never waits for the end of a line it will refuse, so a client
- *   cannot make it buffer more than the maximum.
+ *   cannot make it hold on to a longer line.
  * - Closing after `QUIT` or a refused line is graceful: the reply and
  *   every reply before it reach the client, then end of file (not a
  *   reset). Lines that come after are read and ignored.
