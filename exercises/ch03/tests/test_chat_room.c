@@ -5,9 +5,13 @@
 #include "exercise_net.h"
 #include "chat_room.h"
 
+#include <errno.h>
 #include <semaphore.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* What the slow-reader test lets a member leave unread. */
 #define SMALL_MAX_QUEUED ((size_t)256 * 1024)

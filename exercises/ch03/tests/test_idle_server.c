@@ -6,7 +6,13 @@
 #include "exercise_net.h"
 #include "idle_server.h"
 
+#include "base/timestamp.h"
+
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 /* The timeout of the tests where a connection is left silent. */
 #define SHORT_IDLE_US 200000

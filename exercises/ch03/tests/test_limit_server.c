@@ -4,7 +4,11 @@
 #include "exercise_net.h"
 #include "limit_server.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 /* The limit most tests give the server. */
 #define LIMIT 3

@@ -3,10 +3,14 @@
 #include "exercise_net.h"
 #include "line_server.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* The maximum the boundary tests give the server. */
 #define SMALL_MAX_LINE 64
