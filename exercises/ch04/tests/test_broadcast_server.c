@@ -5,8 +5,8 @@
  *
  * The server runs in the test's loop (the base loop, this thread) and
  * its I/O threads; clients are blocking sockets in client threads
- * (net_test.h), which report failures with client_fail(). */
-#include "net_test.h"
+ * (exercise_net.h), which report failures with client_fail(). */
+#include "exercise_net.h"
 
 #include "broadcast_server.h"
 
@@ -19,33 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
-/* Sanitizer builds are several times slower: the hang guards grow with
- * them (they only turn a hang into a message; nothing here is timed). */
-#if defined(__SANITIZE_THREAD__)
-#define SLOWDOWN 5
-#else
-#define SLOWDOWN 1
-#endif
-#define HANG_GUARD_MS (3000 * SLOWDOWN)
-#define TEST_TIMEOUT_S (10 * SLOWDOWN)
-
-static int hang_guard_ms(void)
-{
-    return test_under_valgrind() ? 10 * HANG_GUARD_MS : HANG_GUARD_MS;
-}
-
 /* --- the server ----------------------------------------------------------- */
-
-static struct event_loop *new_loop(void)
-{
-    struct event_loop *loop = event_loop_new();
-    ck_assert_msg(loop != NULL, "event_loop_new: %s", strerror(errno));
-    return loop;
-}
 
 static struct broadcast_server *
 start_server(struct event_loop *loop, int io_threads, struct inet_address *addr)
@@ -64,111 +40,10 @@ start_server(struct event_loop *loop, int io_threads, struct inet_address *addr)
     return s;
 }
 
-/* Runs the base loop (which accepts) until *flag >= target. */
-struct flag_wait {
-    atomic_int *flag;
-    int target;
-    int64_t deadline_us;
-    bool late;
-};
-
-static void check_flag(struct event_loop *loop, uint64_t id, void *ctx)
-{
-    struct flag_wait *w = ctx;
-    (void)id;
-    if (atomic_load(w->flag) >= w->target) {
-        event_loop_quit(loop);
-    } else if (timestamp_mono_us() >= w->deadline_us) {
-        w->late = true;
-        event_loop_quit(loop);
-    }
-}
-
-static void run_until(struct event_loop *loop, atomic_int *flag, int target,
-                      const char *what)
-{
-    struct flag_wait w = {
-        flag, target, timestamp_mono_us() + hang_guard_ms() * 1000LL, false};
-    uint64_t id = event_loop_run_every(loop, 1000, check_flag, &w);
-    ck_assert_uint_ne(id, 0);
-    ck_assert_int_eq(event_loop_run(loop), 0);
-    event_loop_cancel_timer(loop, id);
-    ck_assert_msg(!w.late, "waited %d ms for %s: %d of %d", hang_guard_ms(),
-                  what, atomic_load(flag), target);
-}
-
-/* --- the clients ---------------------------------------------------------- */
-
-/* A blocking client connection that reads lines. Every read and write
- * gives up after the hang guard, so a server that never answers makes
- * the test fail with a message instead of hanging. */
-struct line_conn {
-    int fd;
-    size_t len;
-    char buf[8192];
-};
-
-static bool open_conn(struct client_thread *ct, struct line_conn *c)
-{
-    c->len = 0;
-    c->fd = client_connect(ct);
-    if (c->fd < 0)
-        return false;
-    int ms = hang_guard_ms();
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    return true;
-}
-
-static bool send_text(struct client_thread *ct, struct line_conn *c,
-                      const char *text)
-{
-    return client_write_all(ct, c->fd, text, strlen(text));
-}
-
-/* The next line, without its '\n', into line (NUL-terminated). */
-static bool read_line(struct client_thread *ct, struct line_conn *c, char *line,
-                      size_t cap, const char *waiting_for)
-{
-    for (;;) {
-        char *eol = memchr(c->buf, '\n', c->len);
-        if (eol != NULL) {
-            size_t n = (size_t)(eol - c->buf);
-            snprintf(line, cap, "%.*s", (int)n, c->buf);
-            memmove(c->buf, eol + 1, c->len - n - 1);
-            c->len -= n + 1;
-            return true;
-        }
-        if (c->len == sizeof c->buf) {
-            client_fail(ct,
-                        "a line longer than %zu bytes while waiting for "
-                        "%s",
-                        sizeof c->buf, waiting_for);
-            return false;
-        }
-        ssize_t got = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got > 0) {
-            c->len += (size_t)got;
-            continue;
-        }
-        if (got == 0)
-            client_fail(ct, "the server closed the connection; expected %s",
-                        waiting_for);
-        else if (errno == EAGAIN || errno == EWOULDBLOCK)
-            client_fail(ct, "nothing within %d ms; expected %s",
-                        hang_guard_ms(), waiting_for);
-        else
-            client_fail(ct, "read: %s; expected %s", strerror(errno),
-                        waiting_for);
-        return false;
-    }
-}
-
-static bool expect_line(struct client_thread *ct, struct line_conn *c,
-                        const char *want, const char *after)
+/* Like expect_line(), for a line that another client sent, which may be
+ * as long as BROADCAST_LINE_MAX: after says where it comes from. */
+static bool expect_heard(struct client_thread *ct, struct line_conn *c,
+                         const char *want, const char *after)
 {
     char line[BROADCAST_LINE_MAX + 2], what[320];
     snprintf(what, sizeof what, "\"%s\" (%s)", want, after);
@@ -179,43 +54,6 @@ static bool expect_line(struct client_thread *ct, struct line_conn *c,
         return false;
     }
     return true;
-}
-
-/* True when the server closes the connection (end of file or reset),
- * whatever it sends first. */
-static bool expect_closed(struct client_thread *ct, struct line_conn *c,
-                          const char *why)
-{
-    char scratch[4096];
-    for (;;) {
-        ssize_t got = read(c->fd, scratch, sizeof scratch);
-        if (got > 0 || (got < 0 && errno == EINTR))
-            continue;
-        if (got == 0 || errno == ECONNRESET)
-            return true;
-        client_fail(ct,
-                    "the server did not close the connection after %s "
-                    "(%s)",
-                    why,
-                    errno == EAGAIN ? "still open after the hang guard"
-                                    : strerror(errno));
-        return false;
-    }
-}
-
-static void close_conn(struct line_conn *c)
-{
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-}
-
-/* Closes with a reset (SO_LINGER 0): the server hears it at once. */
-static void reset_conn(struct line_conn *c)
-{
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    close_conn(c);
 }
 
 /* The test's server: its base loop is the test's, in this thread. */
@@ -262,12 +100,14 @@ static bool join(struct client_thread *ct, struct line_conn *c, int n)
 {
     for (int i = 0; i < n; i++)
         c[i].fd = -1;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if (!open_conn(ct, &c[i]))
             return false;
+        c[i].silence = "nothing"; /* lines come from others, not replies */
+    }
     for (int i = 0; i < n; i++)
-        if (!expect_line(ct, &c[i], "welcome",
-                         "the first line after connecting"))
+        if (!expect_heard(ct, &c[i], "welcome",
+                          "the first line after connecting"))
             return false;
     return true;
 }
@@ -295,7 +135,7 @@ static void one_line_to_all(struct client_thread *ct)
         snprintf(after, sizeof after,
                  "connection %d of %d, after connection 0 sent it", i,
                  SPREAD_CONNS);
-        if (!expect_line(ct, &c[i], "hello", after))
+        if (!expect_heard(ct, &c[i], "hello", after))
             break;
     }
 out:
@@ -424,7 +264,7 @@ static void listen_to_news(struct client_thread *ct)
             snprintf(after, sizeof after,
                      "line %d sent by a thread of no loop, on connection %d", i,
                      k);
-            if (!expect_line(ct, &c[k], want, after))
+            if (!expect_heard(ct, &c[k], want, after))
                 goto out;
         }
 out:
@@ -496,9 +336,9 @@ static void too_long_a_line(struct client_thread *ct)
         goto out;
     /* The other client got nothing of it. */
     if (send_text(ct, &c[1], "still here\n"))
-        (void)expect_line(ct, &c[1], "still here",
-                          "its own line, and nothing of the line too long "
-                          "before it");
+        (void)expect_heard(ct, &c[1], "still here",
+                           "its own line, and nothing of the line too long "
+                           "before it");
 out:
     leave(c, 2);
 }
