@@ -87,13 +87,14 @@ bool client_read_within(struct client_thread *ct, int fd, char *buf, size_t len,
         if (n <= 0) {
             const char *what =
                 n == 0 ? "the connection ended" : strerror(errno);
-            char shown[128];
-            if (got == 0)
+            if (got == 0) {
                 client_fail(ct, "after %s: %s instead of a reply", after, what);
-            else
+            } else {
+                char shown[128];
                 client_fail(ct, "after %s: %s after %zu of %zu bytes ('%s')",
                             after, what, got, len,
                             show_bytes(buf, got, shown, sizeof shown));
+            }
             return false;
         }
         got += (size_t)n;
