@@ -18,14 +18,18 @@
 /* The flood of the slow-reader test: lines of FLOOD_LINE bytes, sent in
  * chunks of FLOOD_CHUNK_LINES, the writer at most FLOOD_WINDOW chunks
  * ahead of the reader, so that less than SMALL_MAX_QUEUED ever waits for
- * the reader, however slowly its thread runs. 16 MiB in all: four times
- * the kernel's largest send buffer (tcp_wmem, 4 MiB by default), which
- * fills up for the member that does not read before anything queues in
- * the server. */
+ * the reader, however slowly its thread runs. In all, FLOOD_BUFFERS times
+ * the most the kernel lets a socket buffer hold on this machine
+ * (tcp_buffer_max()): what the kernel holds for the member that does not
+ * read fills up before anything queues in the server. At least
+ * FLOOD_MIN_BYTES, four times the default 4 MiB of tcp_wmem, and at most
+ * FLOOD_MAX_BYTES, which bounds the run on a machine with huge buffers. */
 #define FLOOD_LINE 1024
 #define FLOOD_CHUNK_LINES 64
 #define FLOOD_CHUNK ((size_t)FLOOD_LINE * FLOOD_CHUNK_LINES)
-#define FLOOD_CHUNKS 256
+#define FLOOD_BUFFERS 4
+#define FLOOD_MIN_BYTES ((size_t)16 << 20)
+#define FLOOD_MAX_BYTES ((size_t)256 << 20)
 #define FLOOD_WINDOW 2
 /* Pause between the pieces of a line sent in parts. */
 #define PIECE_PAUSE_US 20000
@@ -317,6 +321,8 @@ END_TEST
 
 struct flood {
     int writer, reader, slow;
+    int chunks;    /* of FLOOD_CHUNK bytes */
+    int finish_ms; /* how long the test waits for the flood's threads */
     sem_t room; /* chunks the writer may send: the reader posts one for
                    each chunk it got */
 };
@@ -347,7 +353,7 @@ static bool wait_for_room(struct client_thread *ct, struct flood *fl, int k)
             continue;
         client_fail(ct, "the reading member did not get chunk %d of %d "
                         "(%zu KiB each) within %d ms",
-                    k - FLOOD_WINDOW, FLOOD_CHUNKS, FLOOD_CHUNK / 1024,
+                    k - FLOOD_WINDOW, fl->chunks, FLOOD_CHUNK / 1024,
                     REPLY_WAIT_MS);
         return false;
     }
@@ -360,7 +366,7 @@ static void flood_writer(struct client_thread *ct)
     char *chunk = malloc(FLOOD_CHUNK);
     if (chunk == NULL)
         abort();
-    for (int k = 0; k < FLOOD_CHUNKS; k++) {
+    for (int k = 0; k < fl->chunks; k++) {
         make_chunk(chunk, k);
         if (!wait_for_room(ct, fl, k) ||
             !client_write_all(ct, fl->writer, chunk, FLOOD_CHUNK))
@@ -375,7 +381,7 @@ static void flood_reader(struct client_thread *ct)
     char *want = malloc(FLOOD_CHUNK), *got = malloc(FLOOD_CHUNK);
     if (want == NULL || got == NULL)
         abort();
-    for (int k = 0; k < FLOOD_CHUNKS; k++) {
+    for (int k = 0; k < fl->chunks; k++) {
         make_chunk(want, k);
         if (!client_read_within(ct, fl->reader, got, FLOOD_CHUNK,
                                 "a chunk of lines from the writer"))
@@ -395,13 +401,32 @@ static void flood_reader(struct client_thread *ct)
 static void slow_member_reads_at_last(struct client_thread *ct)
 {
     struct flood *fl = ct->arg;
-    long n = client_drain_to_end(ct, fl->slow,
-                                 "16 MiB of lines it did not read (was it "
-                                 "dropped?)");
-    if (n >= (long)FLOOD_CHUNK * FLOOD_CHUNKS)
-        client_fail(ct, "the member that did not read got all %ld bytes: "
-                        "it was never dropped",
+    size_t flood_bytes = FLOOD_CHUNK * (size_t)fl->chunks;
+    char after[96];
+    snprintf(after, sizeof after,
+             "%zu MiB of lines it did not read (was it dropped?)",
+             flood_bytes >> 20);
+    long n = client_drain_to_end(ct, fl->slow, after);
+    if (n >= (long)flood_bytes)
+        client_fail(ct,
+                    "the member that did not read got all %ld bytes: "
+                    "it was never dropped",
                     n);
+}
+
+/* The size of the flood on this machine (see FLOOD_BUFFERS), and the
+ * hang guard of its threads, which grows with it: CLIENT_FINISH_MS for
+ * each FLOOD_MIN_BYTES. */
+static void flood_size(struct flood *fl)
+{
+    size_t bytes = FLOOD_BUFFERS * tcp_buffer_max();
+    if (bytes < FLOOD_MIN_BYTES)
+        bytes = FLOOD_MIN_BYTES;
+    if (bytes > FLOOD_MAX_BYTES)
+        bytes = FLOOD_MAX_BYTES;
+    fl->chunks = (int)((bytes + FLOOD_CHUNK - 1) / FLOOD_CHUNK);
+    fl->finish_ms = CLIENT_FINISH_MS *
+                    (int)((bytes + FLOOD_MIN_BYTES - 1) / FLOOD_MIN_BYTES);
 }
 
 START_TEST(slow_member_is_dropped_and_the_others_get_every_line)
@@ -414,12 +439,13 @@ START_TEST(slow_member_is_dropped_and_the_others_get_every_line)
     join(&f, &m, 3, 3);
     struct flood fl = {.writer = m.fds[0], .reader = m.fds[1],
                        .slow = m.fds[2]};
+    flood_size(&fl);
     ck_assert_int_eq(sem_init(&fl.room, 0, FLOOD_WINDOW), 0);
     struct client_thread writer, reader;
     client_thread_start(&writer, f.loop, &f.addr, flood_writer, &fl);
     client_thread_start(&reader, f.loop, &f.addr, flood_reader, &fl);
-    client_thread_finish(&reader, CLIENT_FINISH_MS);
-    client_thread_finish(&writer, CLIENT_FINISH_MS);
+    client_thread_finish(&reader, fl.finish_ms);
+    client_thread_finish(&writer, fl.finish_ms);
     sem_destroy(&fl.room);
     fixture_talk(&f, slow_member_reads_at_last, &fl);
     uint64_t dropped = chat_room_dropped(f.room);

@@ -16,12 +16,19 @@
 #define SMALL_MAX_LINE 64
 /* Lines sent in one write by the pipelining test. */
 #define PIPELINED_LINES 1000
-/* Bytes of ECHO lines a client sends before QUIT, without reading, and
- * the length of each of those lines: twice the kernel's largest send
- * buffer (tcp_wmem, 4 MiB by default), so that replies are still queued
- * in the server when QUIT comes. */
-#define BEFORE_QUIT_BYTES (8 * 1024 * 1024)
+/* Bytes of ECHO lines a client sends before QUIT, without reading:
+ * QUIT_BUFFERS times the most the kernel lets a socket buffer hold on
+ * this machine (tcp_buffer_max()), so that replies are still queued in
+ * the server when QUIT comes; at least QUIT_MIN_BYTES, twice the default
+ * 4 MiB of tcp_wmem, and at most QUIT_MAX_BYTES, which bounds the run on
+ * a machine with huge buffers. The lines are QUIT_LINE_BYTES long, sent
+ * and checked QUIT_BLOCK_LINES at a time. */
+#define QUIT_BUFFERS 2
+#define QUIT_MIN_BYTES ((size_t)8 << 20)
+#define QUIT_MAX_BYTES ((size_t)128 << 20)
 #define QUIT_LINE_BYTES 1024
+#define QUIT_REPLY_BYTES (QUIT_LINE_BYTES - 4) /* "ECHO " -> "+" */
+#define QUIT_BLOCK_LINES 64
 /* Bytes a client sends after QUIT, without reading. */
 #define AFTER_QUIT_BYTES (64 * 1024)
 /* Pause between the pieces of a split line, so that they tend to arrive
@@ -396,43 +403,86 @@ END_TEST
 
 /* --- closing --------------------------------------------------------- */
 
+/* How much the QUIT test sends before QUIT on this machine, and how
+ * long it waits for its client, which grows with it: CLIENT_FINISH_MS
+ * for each QUIT_MIN_BYTES. */
+struct quit_test {
+    size_t lines; /* of QUIT_LINE_BYTES */
+    int finish_ms;
+};
+
+static void quit_size(struct quit_test *q)
+{
+    size_t bytes = QUIT_BUFFERS * tcp_buffer_max();
+    if (bytes < QUIT_MIN_BYTES)
+        bytes = QUIT_MIN_BYTES;
+    if (bytes > QUIT_MAX_BYTES)
+        bytes = QUIT_MAX_BYTES;
+    q->lines = bytes / QUIT_LINE_BYTES;
+    q->finish_ms =
+        CLIENT_FINISH_MS * (int)((bytes + QUIT_MIN_BYTES - 1) / QUIT_MIN_BYTES);
+}
+
+/* Copies of one line, count times, into a new buffer. */
+static char *repeat_line(const char *line, size_t len, size_t count)
+{
+    char *out = malloc(len * count);
+    if (out == NULL) /* client threads may not use ck_assert */
+        abort();
+    for (size_t i = 0; i < count; i++)
+        memcpy(out + i * len, line, len);
+    return out;
+}
+
 static void quit_client(struct client_thread *ct)
 {
-    /* Many lines before QUIT and more after it, all in one go and
-     * before reading a reply: with a small receive window the replies
+    /* Many lines before QUIT and more after it, all sent before
+     * reading a reply: with a small receive window the replies
      * pile up in the server's output, which a graceful close delivers
-     * in full; the lines after QUIT are read and ignored. */
-    size_t n = BEFORE_QUIT_BYTES / QUIT_LINE_BYTES, after = AFTER_QUIT_BYTES / 5;
-    size_t sent_len = n * QUIT_LINE_BYTES + 5 + after * 5;
-    size_t want_len = n * (QUIT_LINE_BYTES - 4) + 5;
-    char *sent = malloc(sent_len), *want = malloc(want_len);
-    char *got = malloc(want_len);
-    if (sent == NULL || want == NULL || got == NULL)
-        abort();
+     * in full; the lines after QUIT are read and ignored. Every ECHO line
+     * is the same, so a block of them is sent again and again, and each
+     * block of replies compared with one block of what they should be. */
+    const struct quit_test *q = ct->arg;
+    size_t after = AFTER_QUIT_BYTES / 5;
     char *line = make_line("ECHO ", QUIT_LINE_BYTES - 6, "\n");
     char *reply = make_line("+", QUIT_LINE_BYTES - 6, "\n");
-    for (size_t i = 0; i < n; i++) {
-        memcpy(sent + i * QUIT_LINE_BYTES, line, QUIT_LINE_BYTES);
-        memcpy(want + i * (QUIT_LINE_BYTES - 4), reply, QUIT_LINE_BYTES - 4);
-    }
-    memcpy(sent + n * QUIT_LINE_BYTES, "QUIT\n", 5);
+    char *lines = repeat_line(line, QUIT_LINE_BYTES, QUIT_BLOCK_LINES);
+    char *want = repeat_line(reply, QUIT_REPLY_BYTES, QUIT_BLOCK_LINES);
+    char *got = malloc((size_t)QUIT_REPLY_BYTES * QUIT_BLOCK_LINES);
+    char *tail = malloc(5 + after * 5);
+    if (got == NULL || tail == NULL)
+        abort();
+    memcpy(tail, "QUIT\n", 5);
     for (size_t i = 0; i < after; i++)
-        memcpy(sent + n * QUIT_LINE_BYTES + 5 + i * 5, "PING\n", 5);
-    memcpy(want + n * (QUIT_LINE_BYTES - 4), "+BYE\n", 5);
+        memcpy(tail + 5 + i * 5, "PING\n", 5);
+    char what[64];
+    snprintf(what, sizeof what, "%zu MiB of ECHO, QUIT and more PINGs",
+             q->lines * QUIT_LINE_BYTES >> 20);
     int fd = client_connect_small_rcvbuf(ct);
-    if (fd >= 0 && client_write_all(ct, fd, sent, sent_len) &&
-        client_read_within(ct, fd, got, want_len,
-                           "8 MiB of ECHO, QUIT and more PINGs")) {
-        if (memcmp(got, want, want_len) != 0)
-            client_fail(ct, "the replies before +BYE differ from the lines");
-        else
-            client_expect_eof(ct, fd, "+BYE");
+    bool ok = fd >= 0;
+    for (size_t i = 0; ok && i < q->lines; i += QUIT_BLOCK_LINES) {
+        size_t k =
+            q->lines - i < QUIT_BLOCK_LINES ? q->lines - i : QUIT_BLOCK_LINES;
+        ok = client_write_all(ct, fd, lines, k * QUIT_LINE_BYTES);
     }
+    ok = ok && client_write_all(ct, fd, tail, 5 + after * 5);
+    for (size_t i = 0; ok && i < q->lines; i += QUIT_BLOCK_LINES) {
+        size_t k =
+            q->lines - i < QUIT_BLOCK_LINES ? q->lines - i : QUIT_BLOCK_LINES;
+        ok = client_read_within(ct, fd, got, k * QUIT_REPLY_BYTES, what);
+        if (ok && memcmp(got, want, k * QUIT_REPLY_BYTES) != 0) {
+            client_fail(ct, "the replies before +BYE differ from the lines");
+            ok = false;
+        }
+    }
+    if (ok && client_expect(ct, fd, "+BYE\n", what))
+        client_expect_eof(ct, fd, "+BYE");
     if (fd >= 0)
         close(fd);
-    free(sent);
-    free(want);
+    free(tail);
     free(got);
+    free(want);
+    free(lines);
     free(line);
     free(reply);
 }
@@ -441,7 +491,11 @@ START_TEST(quit_gets_every_reply_then_bye_and_later_lines_are_ignored)
 {
     struct fixture f;
     fixture_start(&f, 0);
-    fixture_talk(&f, quit_client, NULL);
+    struct quit_test q;
+    quit_size(&q);
+    struct client_thread ct;
+    client_thread_start(&ct, f.loop, &f.addr, quit_client, &q);
+    client_thread_finish(&ct, q.finish_ms);
     fixture_stop(&f);
 }
 END_TEST

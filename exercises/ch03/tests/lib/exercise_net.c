@@ -216,3 +216,22 @@ void run_loop_until_true(struct event_loop *loop, exercise_condition_fn *done,
         ck_assert_int_eq(event_loop_run(loop), 0);
     event_loop_cancel_timer(loop, id);
 }
+
+/* The third figure of a tcp_wmem or tcp_rmem file, or 0. */
+static size_t tcp_buffer_limit(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    unsigned long min, initial, max;
+    int n = fscanf(f, "%lu %lu %lu", &min, &initial, &max);
+    fclose(f);
+    return n == 3 ? (size_t)max : 0;
+}
+
+size_t tcp_buffer_max(void)
+{
+    size_t w = tcp_buffer_limit("/proc/sys/net/ipv4/tcp_wmem");
+    size_t r = tcp_buffer_limit("/proc/sys/net/ipv4/tcp_rmem");
+    return w > r ? w : r;
+}

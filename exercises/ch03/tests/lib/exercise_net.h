@@ -10,6 +10,8 @@
  *   that does not answer at all; no test measures how fast it answers.
  * - run_loop_until_true(): the loop runs until a condition on the server
  *   holds (a count reached), for tests whose clients go in phases.
+ * - tcp_buffer_max(): how much the kernel may hold in one socket's
+ *   buffer on this machine, for the tests that must send more than that.
  *
  * Threads: the client_* functions run in client threads and report with
  * client_fail(), never ck_assert; the others run in the test's thread
@@ -85,5 +87,12 @@ typedef bool exercise_condition_fn(void *arg);
  * the test after CLIENT_FINISH_MS, saying that it waited for what. */
 void run_loop_until_true(struct event_loop *loop, exercise_condition_fn *done,
                          void *arg, const char *what);
+
+/* The larger of the most the kernel lets a TCP socket's send buffer and
+ * its receive buffer grow to (the last figures of
+ * /proc/sys/net/ipv4/tcp_wmem and tcp_rmem), in bytes; 0 when neither
+ * can be read. A test that needs bytes to queue in the server, past what
+ * the kernel holds for a connection, sends a multiple of it. */
+size_t tcp_buffer_max(void);
 
 #endif /* EXERCISES_CH03_EXERCISE_NET_H */
