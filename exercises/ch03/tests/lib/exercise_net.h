@@ -88,11 +88,11 @@ typedef bool exercise_condition_fn(void *arg);
 void run_loop_until_true(struct event_loop *loop, exercise_condition_fn *done,
                          void *arg, const char *what);
 
-/* The larger of the most the kernel lets a TCP socket's send buffer and
- * its receive buffer grow to (the last figures of
- * /proc/sys/net/ipv4/tcp_wmem and tcp_rmem), in bytes; 0 when neither
- * can be read. A test that needs bytes to queue in the server, past what
- * the kernel holds for a connection, sends a multiple of it. */
+/* The most the kernel lets a TCP socket's send buffer grow to (the last
+ * figure of /proc/sys/net/ipv4/tcp_wmem), in bytes; 0 when it cannot be
+ * read. A test that needs bytes to queue in the server, past what the
+ * kernel holds for a connection whose client reads little (its receive
+ * buffer fixed small), sends a multiple of it. */
 size_t tcp_buffer_max(void);
 
 #endif /* EXERCISES_CH03_EXERCISE_NET_H */
