@@ -47,6 +47,32 @@ uint64_t broker_disk_excess(struct broker *b, uint64_t held, size_t len)
     return excess;
 }
 
+uint64_t broker_spill_make_room(struct broker *b, struct spill *s,
+                                size_t len)
+{
+    uint64_t held = spill_bytes(s);
+    uint64_t excess = broker_disk_excess(b, held, len);
+    uint64_t records = 0;
+    uint64_t bytes = 0;
+    (void)spill_drop_oldest(s, held > excess ? held - excess : 0, &records,
+                            &bytes);
+    atomic_fetch_sub(&b->count.disk_bytes, (int_fast64_t)bytes);
+    return records;
+}
+
+int broker_spill_append(struct broker *b, struct spill *s, const void *data,
+                        size_t len, bool droppable)
+{
+    uint64_t before = spill_bytes(s);
+    int err = spill_append(s, data, len, droppable);
+    if (err == 0) {
+        uint64_t added = spill_bytes(s) - before;
+        atomic_fetch_add(&b->count.disk_bytes, (int_fast64_t)added);
+        atomic_fetch_add(&b->count.spilled_bytes, added);
+    }
+    return err;
+}
+
 static void on_thread_start(struct event_loop *loop, void *ctx)
 {
     struct broker *b = ctx;

@@ -84,10 +84,22 @@ void broker_write_complete(struct tcp_conn *conn, void *ctx);
 /** @brief The output went over the high-water mark. */
 void broker_high_water(struct tcp_conn *conn, size_t queued, void *ctx);
 
+/* The spill files of subscribers and peers share the broker's caps and
+ * its disk figures. */
+struct spill;
 /** @brief How many bytes a spill file holding @p held must lose for @p len
  * more to fit under both disk caps (its own and the broker's); 0 when
  * they fit already. */
 uint64_t broker_disk_excess(struct broker *b, uint64_t held, size_t len);
+/** @brief Drops the oldest droppable records of @p s until @p len more
+ * bytes fit under both caps, as far as it can, and keeps the broker's
+ * disk figure. @return how many records it dropped. */
+uint64_t broker_spill_make_room(struct broker *b, struct spill *s,
+                                size_t len);
+/** @brief Appends a record to @p s (spill_append()) and counts its bytes
+ * in the broker's figures. @return 0 or the error of spill_append(). */
+int broker_spill_append(struct broker *b, struct spill *s, const void *data,
+                        size_t len, bool droppable);
 
 /** @brief The shard of @p loop, one of the broker's I/O loops. */
 struct shard *broker_shard_of(struct broker *b, const struct event_loop *loop);

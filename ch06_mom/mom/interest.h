@@ -104,7 +104,7 @@ void interest_destroy(struct interest *in);
 
 /** @brief Counts one more subscription of loop @p loop to @p name.
  * @return 0; 1 when this noted a change that the peers have not been told
- * of (the caller wakes the peers code: peers_interest_changed(), which
+ * of (the caller wakes the peers code: peers_queue_sync(), which
  * queues one sync however many call it); or -ENOMEM (nothing changed). */
 int interest_add(struct interest *in, enum interest_kind kind,
                  const char *name, size_t len, int loop);

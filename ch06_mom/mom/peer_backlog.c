@@ -33,25 +33,13 @@ bool peer_backlog_empty(const struct peer *p)
 static void append_one(struct peer *p, const char *data, size_t len)
 {
     struct broker *b = p->owner->broker;
-    uint64_t held = spill_bytes(p->backlog);
-    uint64_t over = broker_disk_excess(b, held, len);
-    if (over > 0 && b->config->policy == BROKER_POLICY_DROP_OLDEST) {
-        uint64_t records = 0;
-        uint64_t bytes = 0;
-        (void)spill_drop_oldest(p->backlog, held > over ? held - over : 0,
-                                &records, &bytes);
-        atomic_fetch_sub(&b->count.disk_bytes, (int_fast64_t)bytes);
-        atomic_fetch_add(&p->count.dropped, records);
-        held = spill_bytes(p->backlog);
-        over = broker_disk_excess(b, held, len);
-    }
-    if (over > 0 || spill_append(p->backlog, data, len, true) != 0) {
+    if (broker_disk_excess(b, spill_bytes(p->backlog), len) > 0 &&
+        b->config->policy == BROKER_POLICY_DROP_OLDEST)
+        atomic_fetch_add(&p->count.dropped,
+                         broker_spill_make_room(b, p->backlog, len));
+    if (broker_disk_excess(b, spill_bytes(p->backlog), len) > 0 ||
+        broker_spill_append(b, p->backlog, data, len, true) != 0)
         atomic_fetch_add(&p->count.dropped, 1);
-        return;
-    }
-    uint64_t added = spill_bytes(p->backlog) - held;
-    atomic_fetch_add(&b->count.disk_bytes, (int_fast64_t)added);
-    atomic_fetch_add(&b->count.spilled_bytes, added);
 }
 
 void peer_backlog_append(struct peer *p, const void *data, size_t len,

@@ -19,21 +19,19 @@
 /* Longest epoch: 20 digits hold any uint64_t. */
 #define EPOCH_DIGITS_MAX 20
 
+/* A command is encoded as a reply array is (reply.h); the encoders
+ * leave running out of memory to the buffer's owner, as replies do. */
 static void bulk(struct buffer *out, const char *data, size_t len)
 {
-    char head[32];
-    int n = snprintf(head, sizeof head, "$%zu\r\n", len);
-    (void)buffer_append(out, head, (size_t)n);
-    (void)buffer_append(out, data, len);
-    (void)buffer_append(out, "\r\n", 2);
+    struct reply r = {.buf = out, .err = 0};
+    reply_bulk(&r, data, len);
 }
 
 void peer_command_begin(struct buffer *out, const char *verb, size_t args)
 {
-    char head[32];
-    int n = snprintf(head, sizeof head, "*%zu\r\n", args + 1);
-    (void)buffer_append(out, head, (size_t)n);
-    bulk(out, verb, strlen(verb));
+    struct reply r = {.buf = out, .err = 0};
+    reply_array(&r, args + 1);
+    reply_bulk_cstr(&r, verb);
 }
 
 void peer_command_arg(struct buffer *out, const char *arg)
@@ -69,23 +67,31 @@ size_t peer_command_rpub_size(size_t channel_len, size_t payload_len)
            bulk_size(channel_len) + bulk_size(payload_len);
 }
 
-/* Reads the decimal number at @p *at, up to its "\r\n", and moves past. */
-static size_t header_number(const char *data, size_t len, size_t *at)
+/* The number of the header line at @p at (`*<n>` or `$<n>`); @p *after
+ * is set to the byte after its "\r\n". */
+static size_t header_number(const char *at, const char **after)
 {
     size_t n = 0;
-    for (*at += 1; *at < len && data[*at] != '\r'; *at += 1)
-        n = n * 10 + (size_t)(data[*at] - '0');
-    *at += 2;
+    for (at++; *at != '\r'; at++)
+        n = n * 10 + (size_t)(*at - '0');
+    *after = at + 2;
     return n;
+}
+
+size_t peer_command_bulk_size(const char *at)
+{
+    const char *body;
+    size_t len = header_number(at, &body);
+    return (size_t)(body - at) + len + 2;
 }
 
 size_t peer_command_size(const char *data, size_t len)
 {
-    size_t at = 0;
-    size_t args = header_number(data, len, &at); /* "*<n>\r\n" */
-    for (size_t i = 0; i < args && at < len; i++)
-        at += header_number(data, len, &at) + 2; /* "$<len>\r\n...\r\n" */
-    return at < len ? at : len;
+    const char *at;
+    size_t args = header_number(data, &at);
+    for (size_t i = 0; i < args && (size_t)(at - data) < len; i++)
+        at += peer_command_bulk_size(at);
+    return (size_t)(at - data) < len ? (size_t)(at - data) : len;
 }
 
 void peer_command_rpub(struct buffer *out, const char *channel,

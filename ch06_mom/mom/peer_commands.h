@@ -53,6 +53,9 @@ size_t peer_command_rpub_size(size_t channel_len, size_t payload_len);
 /** @brief The length of the first command in @p data, which holds whole
  * commands of this broker's own encoding (RPUB batches). */
 size_t peer_command_size(const char *data, size_t len);
+/** @brief The length of the bulk string at @p at (`$<n>\r\n...\r\n`), of
+ * this broker's own encoding. */
+size_t peer_command_bulk_size(const char *at);
 /** @brief Appends `RPUB channel payload`. */
 void peer_command_rpub(struct buffer *out, const char *channel,
                        size_t channel_len, const char *payload,

@@ -19,21 +19,6 @@ void peers_queue_sync(struct peers *ps)
         atomic_store(&ps->sync_queued, false); /* the broker is going */
 }
 
-void peers_interest_changed(struct peers *ps)
-{
-    peers_queue_sync(ps);
-}
-
-/* The bytes of the bulk string at @p at: `$<len>\r\n<name>\r\n`. */
-static size_t bulk_size_at(const char *at)
-{
-    size_t len = 0;
-    const char *p = at + 1;
-    for (; *p != '\r'; p++)
-        len = len * 10 + (size_t)(*p - '0');
-    return (size_t)(p - at) + 2 + len + 2;
-}
-
 /* Appends `VERB names...`, PEERS_NAMES_PER_COMMAND names a command, and
  * empties @p names. */
 static void names_command(struct buffer *out, const char *verb,
@@ -46,7 +31,7 @@ static void names_command(struct buffer *out, const char *verb,
             n = PEERS_NAMES_PER_COMMAND;
         const char *start = at;
         for (size_t i = 0; i < n; i++)
-            at += bulk_size_at(at);
+            at += peer_command_bulk_size(at);
         peer_command_begin(out, verb, n);
         (void)buffer_append(out, start, (size_t)(at - start));
         done += n;

@@ -174,12 +174,10 @@ void peers_stop(struct peers *ps);
  * a no-op. */
 void peers_free(struct peers *ps);
 
-/** @brief A local channel or pattern gained its first subscriber or lost
- * its last one (interest_add/remove returned 1): tell the peers. */
-void peers_interest_changed(struct peers *ps);
-/** @brief Queues sync_peers() to the base loop, once: it sends the
- * changes of interest to the linked peers, and the full set to a peer
- * linked since the last one (peer_sync.c). */
+/** @brief Queues sync_peers() to the base loop, once however many ask:
+ * it sends the changes of interest to the linked peers, and the full set
+ * to a peer linked since the last one (peer_sync.c). A shard calls it when
+ * interest_add/remove returned 1. */
 void peers_queue_sync(struct peers *ps);
 
 /**

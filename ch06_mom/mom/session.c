@@ -128,14 +128,7 @@ static bool over_cap(struct session *s, size_t len, bool droppable,
     struct broker *b = s->shard->broker;
     const struct broker_config *cfg = b->config;
     if (cfg->policy == BROKER_POLICY_DROP_OLDEST && droppable) {
-        uint64_t held = spill_bytes(s->spill);
-        uint64_t need = broker_disk_excess(b, held, len);
-        uint64_t records = 0;
-        uint64_t bytes = 0;
-        (void)spill_drop_oldest(s->spill, held > need ? held - need : 0,
-                                &records, &bytes);
-        atomic_fetch_sub(&b->count.disk_bytes,
-                         (int_fast64_t)(held - spill_bytes(s->spill)));
+        uint64_t records = broker_spill_make_room(b, s->spill, len);
         if (broker_disk_excess(b, spill_bytes(s->spill), len) == 0) {
             atomic_fetch_add(&b->count.dropped, records);
             return true;
@@ -177,23 +170,16 @@ static void spill_output(struct session *s, const void *data, size_t len,
     if ((uint64_t)atomic_load(&b->count.disk_bytes) + len > cfg->disk_cap &&
         !over_cap(s, len, droppable, "broker disk cap reached"))
         return;
-    uint64_t before = spill_bytes(s->spill);
-    int err = spill_append(s->spill, data, len, droppable);
+    int err = broker_spill_append(b, s->spill, data, len, droppable);
     if (err != 0) {
         log_error("%s: spill write failed: %s", tcp_conn_name(s->conn),
                   log_strerror(-err));
         if (!over_cap(s, len, droppable, "spill write failed"))
             return;
         /* Room was made by dropping older pushes: one more try. */
-        before = spill_bytes(s->spill);
-        if (spill_append(s->spill, data, len, droppable) != 0) {
+        if (broker_spill_append(b, s->spill, data, len, droppable) != 0)
             atomic_fetch_add(&b->count.dropped, 1);
-            return;
-        }
     }
-    uint64_t added = spill_bytes(s->spill) - before;
-    atomic_fetch_add(&b->count.disk_bytes, (int_fast64_t)added);
-    atomic_fetch_add(&b->count.spilled_bytes, added);
 }
 
 void session_output(struct session *s, const void *data, size_t len,

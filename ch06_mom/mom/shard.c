@@ -115,7 +115,7 @@ int shard_subscribe(struct shard *sh, struct session *s,
     list_push_back(&((struct topic *)te->value)->subscriptions, &sub->in_topic);
     list_push_back(&s->order[kind], &sub->in_session);
     if (added == 1)
-        peers_interest_changed(sh->broker->peers);
+        peers_queue_sync(sh->broker->peers);
     return 1;
 }
 
@@ -125,7 +125,7 @@ void shard_unsubscribe(struct shard *sh, struct subscription *sub)
     struct topic *t = te->value;
     if (interest_remove(&sh->broker->interest, sub->kind, te->key,
                         te->key_len, sh->index) == 1)
-        peers_interest_changed(sh->broker->peers);
+        peers_queue_sync(sh->broker->peers);
     list_remove(&sub->in_topic);
     list_remove(&sub->in_session);
     message_unref(sub->retained);
